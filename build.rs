@@ -1,0 +1,19 @@
+//! Compiles the etcd v3 API and kvd's peer protocol with protox (no system `protoc` needed).
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = [
+        "proto/etcdserverpb/rpc.proto",
+        "proto/mvccpb/kv.proto",
+        "proto/authpb/auth.proto",
+        "proto/v3lockpb/v3lock.proto",
+        "proto/v3electionpb/v3election.proto",
+        "proto/kvdpb/kvd.proto",
+    ];
+    println!("cargo:rerun-if-changed=proto");
+    let fds = protox::compile(files, ["proto"])?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(fds)?;
+    Ok(())
+}

@@ -1,0 +1,2 @@
+//! kvd: an etcd-compatible key-value server.
+pub mod proto;
