@@ -1,0 +1,179 @@
+//! What every service shares: the replicated state, the raft handle, limits, response headers,
+//! proposing a command and waiting for its outcome, and the linearizable read barrier.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message;
+
+use super::status::ApiError;
+use crate::apply::{ApplyResponse, SharedState};
+use crate::proto::etcdserverpb::{alarm_request, AlarmRequest, AlarmType, ResponseHeader};
+use crate::proto::kvdpb::{command::Op, Command};
+use crate::raft::RaftHandle;
+use crate::storage::Engine;
+
+/// The etcd version kvd speaks (what `Status` and `/version` report as `etcdserver`).
+pub const ETCD_VERSION: &str = "3.4.23";
+/// The cluster version reported by `/version`.
+pub const ETCD_CLUSTER_VERSION: &str = "3.4.0";
+/// Extra bytes gRPC may carry above `--max-request-bytes` (etcd's `grpcOverheadBytes`).
+pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+
+/// Request limits from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `--max-request-bytes`.
+    pub max_request_bytes: usize,
+    /// `--max-txn-ops`.
+    pub max_txn_ops: usize,
+    /// `--quota-backend-bytes` (already defaulted).
+    pub quota_bytes: u64,
+}
+
+/// Shared by all services of a member.
+pub struct Core {
+    /// Replicated state.
+    pub state: SharedState,
+    /// The raft node.
+    pub raft: RaftHandle,
+    /// The storage engine.
+    pub engine: Engine,
+    /// This member.
+    pub member_id: u64,
+    /// Limits.
+    pub limits: Limits,
+    /// How long a proposal may take (etcd: 5 s + 2 election timeouts).
+    pub request_timeout: Duration,
+    next_id: AtomicU64,
+}
+
+impl Core {
+    /// Creates the core.
+    pub fn new(
+        state: SharedState,
+        raft: RaftHandle,
+        engine: Engine,
+        member_id: u64,
+        limits: Limits,
+        request_timeout: Duration,
+    ) -> Arc<Self> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        // Like etcd's id generator: member prefix, time, then a counter.
+        let base = ((member_id & 0xffff) << 48) | ((now_ms & 0xff_ffff_ffff) << 8);
+        Arc::new(Self {
+            state,
+            raft,
+            engine,
+            member_id,
+            limits,
+            request_timeout,
+            next_id: AtomicU64::new(base),
+        })
+    }
+
+    /// The cluster ID.
+    pub fn cluster_id(&self) -> u64 {
+        self.state.membership.read().cluster_id
+    }
+
+    /// A response header with `revision` (0 = the current revision).
+    pub fn header(&self, revision: i64) -> Option<ResponseHeader> {
+        let revision = if revision == 0 { self.state.mvcc.read().current_rev() } else { revision };
+        Some(ResponseHeader {
+            cluster_id: self.cluster_id(),
+            member_id: self.member_id,
+            revision,
+            raft_term: self.raft.status().term,
+        })
+    }
+
+    /// Fills a header that apply left partly empty.
+    pub fn fill(&self, header: &mut Option<ResponseHeader>) {
+        let rev = header.as_ref().map_or(0, |h| h.revision);
+        *header = self.header(rev);
+    }
+
+    /// A fresh ID unique to this member.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Proposes `op` and waits until it is applied.
+    ///
+    /// # Errors
+    /// Request too large, no leader, timeout, or the refusal apply returned.
+    pub async fn propose(&self, op: Op) -> Result<ApplyResponse, ApiError> {
+        let id = self.next_id();
+        let proposed_at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let data = Command { id, proposed_at_ms, op: Some(op) }.encode_to_vec();
+        if data.len() > self.limits.max_request_bytes {
+            return Err(ApiError::RequestTooLarge);
+        }
+        let rx = self.state.waiters.register(id);
+        let outcome = tokio::time::timeout(self.request_timeout, async {
+            self.raft.propose(data).await?;
+            rx.await.map_err(|_| ApiError::Stopped)
+        })
+        .await;
+        match outcome {
+            Ok(Ok(result)) => result.map_err(ApiError::from),
+            Ok(Err(e)) => {
+                self.state.waiters.cancel(id);
+                Err(e)
+            }
+            Err(_) => {
+                self.state.waiters.cancel(id);
+                if self.raft.status().leader == 0 {
+                    Err(ApiError::NoLeader)
+                } else {
+                    Err(ApiError::Timeout)
+                }
+            }
+        }
+    }
+
+    /// Waits until this member may serve a linearizable read.
+    ///
+    /// # Errors
+    /// No leader or timeout.
+    pub async fn read_barrier(&self) -> Result<(), ApiError> {
+        match tokio::time::timeout(self.request_timeout, self.raft.read_index()).await {
+            Ok(r) => r.map(|_| ()).map_err(ApiError::from),
+            Err(_) => {
+                if self.raft.status().leader == 0 {
+                    Err(ApiError::NoLeader)
+                } else {
+                    Err(ApiError::Timeout)
+                }
+            }
+        }
+    }
+
+    /// Refuses a write that the space quota does not allow, raising the NOSPACE alarm when the
+    /// quota is first exceeded (as etcd does).
+    ///
+    /// # Errors
+    /// [`ApiError::NoSpace`].
+    pub async fn check_quota(&self, cost: usize) -> Result<(), ApiError> {
+        if self.state.alarms.read().has(AlarmType::Nospace as i32) {
+            return Err(ApiError::NoSpace);
+        }
+        let size = self.state.mvcc.read().size_bytes();
+        if size + cost as u64 <= self.limits.quota_bytes {
+            return Ok(());
+        }
+        let alarm = AlarmRequest {
+            action: alarm_request::AlarmAction::Activate as i32,
+            member_id: self.member_id,
+            alarm: AlarmType::Nospace as i32,
+        };
+        let _ = self.propose(Op::Alarm(alarm)).await;
+        Err(ApiError::NoSpace)
+    }
+}

@@ -1,0 +1,153 @@
+//! The KV service: Range, Put, DeleteRange, Txn, Compact.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+use super::core::Core;
+use super::status::ApiError;
+use super::validate;
+use crate::apply::ApplyResponse;
+use crate::mvcc;
+use crate::proto::etcdserverpb::kv_server::Kv;
+use crate::proto::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+};
+use crate::proto::kvdpb::command::Op;
+
+/// The KV service.
+pub struct KvService {
+    core: Arc<Core>,
+}
+
+impl KvService {
+    /// A KV service over `core`.
+    pub fn new(core: Arc<Core>) -> Self {
+        Self { core }
+    }
+}
+
+fn unexpected(r: ApplyResponse) -> Status {
+    tracing::error!(response = ?r, "apply returned a response of the wrong kind");
+    Status::internal("unexpected apply response")
+}
+
+/// Serves a range (after the read barrier unless serializable).
+///
+/// # Errors
+/// Validation, read barrier or MVCC errors.
+pub async fn range(core: &Core, r: &RangeRequest) -> Result<RangeResponse, ApiError> {
+    validate::range(r)?;
+    if !r.serializable {
+        core.read_barrier().await?;
+    }
+    let mut resp = {
+        let store = core.state.mvcc.read();
+        mvcc::range(&*store, r)?
+    };
+    core.fill(&mut resp.header);
+    Ok(resp)
+}
+
+/// Serves a put.
+///
+/// # Errors
+/// Validation, quota, proposal or apply errors.
+pub async fn put(core: &Core, p: PutRequest) -> Result<PutResponse, ApiError> {
+    validate::put(&p)?;
+    core.check_quota(p.key.len() + p.value.len()).await?;
+    match core.propose(Op::Put(p)).await? {
+        ApplyResponse::Put(mut r) => {
+            core.fill(&mut r.header);
+            Ok(r)
+        }
+        _ => Err(ApiError::Corrupt),
+    }
+}
+
+/// Serves a delete.
+///
+/// # Errors
+/// Validation, proposal or apply errors.
+pub async fn delete_range(core: &Core, d: DeleteRangeRequest) -> Result<DeleteRangeResponse, ApiError> {
+    validate::delete_range(&d)?;
+    match core.propose(Op::DeleteRange(d)).await? {
+        ApplyResponse::DeleteRange(mut r) => {
+            core.fill(&mut r.header);
+            Ok(r)
+        }
+        _ => Err(ApiError::Corrupt),
+    }
+}
+
+/// Serves a transaction: read-only ones locally after the read barrier, others through raft.
+///
+/// # Errors
+/// Validation, quota, proposal or apply errors.
+pub async fn txn(core: &Core, t: TxnRequest) -> Result<TxnResponse, ApiError> {
+    validate::txn(&t, core.limits.max_txn_ops)?;
+    if mvcc::is_read_only(&t) {
+        let serializable = t.success.iter().chain(&t.failure).all(|op| {
+            matches!(&op.request, Some(crate::proto::etcdserverpb::request_op::Request::RequestRange(r)) if r.serializable)
+        });
+        if !serializable {
+            core.read_barrier().await?;
+        }
+        let mut resp = {
+            let store = core.state.mvcc.read();
+            mvcc::run_read_only_txn(&store, &t)?
+        };
+        core.fill(&mut resp.header);
+        return Ok(resp);
+    }
+    core.check_quota(prost::Message::encoded_len(&t)).await?;
+    match core.propose(Op::Txn(t)).await? {
+        ApplyResponse::Txn(mut r) => {
+            core.fill(&mut r.header);
+            Ok(r)
+        }
+        _ => Err(ApiError::Corrupt),
+    }
+}
+
+#[tonic::async_trait]
+impl Kv for KvService {
+    #[instrument(skip_all)]
+    async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+        Ok(Response::new(range(&self.core, request.get_ref()).await?))
+    }
+
+    #[instrument(skip_all)]
+    async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        Ok(Response::new(put(&self.core, request.into_inner()).await?))
+    }
+
+    #[instrument(skip_all)]
+    async fn delete_range(
+        &self,
+        request: Request<DeleteRangeRequest>,
+    ) -> Result<Response<DeleteRangeResponse>, Status> {
+        Ok(Response::new(delete_range(&self.core, request.into_inner()).await?))
+    }
+
+    #[instrument(skip_all)]
+    async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        Ok(Response::new(txn(&self.core, request.into_inner()).await?))
+    }
+
+    #[instrument(skip_all)]
+    async fn compact(
+        &self,
+        request: Request<CompactionRequest>,
+    ) -> Result<Response<CompactionResponse>, Status> {
+        match self.core.propose(Op::Compaction(request.into_inner())).await? {
+            ApplyResponse::Compaction(mut r) => {
+                self.core.fill(&mut r.header);
+                Ok(Response::new(r))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+}

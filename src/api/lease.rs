@@ -1,0 +1,187 @@
+//! The Lease service: grant, revoke, keep-alive, time-to-live, list; and the leader's expiry
+//! loop that revokes expired leases through raft.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{Stream, StreamExt};
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{debug, instrument};
+
+use super::core::Core;
+use super::status::ApiError;
+use crate::apply::ApplyResponse;
+use crate::lease::MAX_LEASE_TTL;
+use crate::proto::etcdserverpb::lease_server::Lease;
+use crate::proto::etcdserverpb::{
+    LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
+    LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse,
+    LeaseStatus, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+};
+use crate::proto::kvdpb::command::Op;
+
+/// The Lease service.
+pub struct LeaseService {
+    core: Arc<Core>,
+}
+
+impl LeaseService {
+    /// A Lease service over `core`.
+    pub fn new(core: Arc<Core>) -> Self {
+        Self { core }
+    }
+}
+
+/// Grants a lease (generating an ID when none is given).
+///
+/// # Errors
+/// TTL too large, quota, proposal or apply errors.
+pub async fn grant(core: &Core, mut g: LeaseGrantRequest) -> Result<LeaseGrantResponse, ApiError> {
+    if g.ttl > MAX_LEASE_TTL {
+        return Err(ApiError::LeaseTtlTooLarge);
+    }
+    core.check_quota(16).await?;
+    if g.id == 0 {
+        g.id = loop {
+            let id = rand::thread_rng().gen_range(1..i64::MAX);
+            if !core.state.lessor.lock().exists(id) {
+                break id;
+            }
+        };
+    }
+    match core.propose(Op::LeaseGrant(g)).await? {
+        ApplyResponse::LeaseGrant(mut r) => {
+            core.fill(&mut r.header);
+            Ok(r)
+        }
+        _ => Err(ApiError::Corrupt),
+    }
+}
+
+/// Revokes a lease, deleting its keys.
+///
+/// # Errors
+/// Lease not found, proposal errors.
+pub async fn revoke(core: &Core, r: LeaseRevokeRequest) -> Result<LeaseRevokeResponse, ApiError> {
+    match core.propose(Op::LeaseRevoke(r)).await? {
+        ApplyResponse::LeaseRevoke(mut r) => {
+            core.fill(&mut r.header);
+            Ok(r)
+        }
+        _ => Err(ApiError::Corrupt),
+    }
+}
+
+/// Renews a lease; TTL 0 in the answer means it does not exist (as etcd answers).
+///
+/// # Errors
+/// Not leader, no leader.
+pub async fn keep_alive_once(core: &Core, id: i64) -> Result<LeaseKeepAliveResponse, ApiError> {
+    // Renewals only make sense once this member has applied what the leader committed.
+    core.read_barrier().await?;
+    let renewed = core.state.lessor.lock().renew(id, Instant::now());
+    let ttl = match renewed {
+        Ok(ttl) => ttl,
+        Err(crate::lease::LeaseError::NotFound) => 0,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(LeaseKeepAliveResponse { header: core.header(0), id, ttl })
+}
+
+/// Remaining and granted TTL of a lease (TTL -1 when it does not exist, as etcd answers).
+///
+/// # Errors
+/// Read barrier errors.
+pub async fn time_to_live(core: &Core, r: &LeaseTimeToLiveRequest) -> Result<LeaseTimeToLiveResponse, ApiError> {
+    core.read_barrier().await?;
+    let lessor = core.state.lessor.lock();
+    let Some(l) = lessor.get(r.id) else {
+        return Ok(LeaseTimeToLiveResponse { header: core.header(0), id: r.id, ttl: -1, ..Default::default() });
+    };
+    let keys = if r.keys { l.keys.iter().cloned().collect() } else { Vec::new() };
+    Ok(LeaseTimeToLiveResponse {
+        header: core.header(0),
+        id: r.id,
+        ttl: l.remaining_secs(Instant::now()),
+        granted_ttl: l.ttl,
+        keys,
+    })
+}
+
+type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Lease for LeaseService {
+    #[instrument(skip_all)]
+    async fn lease_grant(
+        &self,
+        request: Request<LeaseGrantRequest>,
+    ) -> Result<Response<LeaseGrantResponse>, Status> {
+        Ok(Response::new(grant(&self.core, request.into_inner()).await?))
+    }
+
+    #[instrument(skip_all)]
+    async fn lease_revoke(
+        &self,
+        request: Request<LeaseRevokeRequest>,
+    ) -> Result<Response<LeaseRevokeResponse>, Status> {
+        Ok(Response::new(revoke(&self.core, request.into_inner()).await?))
+    }
+
+    type LeaseKeepAliveStream = KeepAliveStream;
+
+    async fn lease_keep_alive(
+        &self,
+        request: Request<Streaming<LeaseKeepAliveRequest>>,
+    ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
+        let core = self.core.clone();
+        let inbound = request.into_inner();
+        let out = inbound.then(move |req| {
+            let core = core.clone();
+            async move {
+                let req = req?;
+                keep_alive_once(&core, req.id).await.map_err(Status::from)
+            }
+        });
+        Ok(Response::new(Box::pin(out)))
+    }
+
+    #[instrument(skip_all)]
+    async fn lease_time_to_live(
+        &self,
+        request: Request<LeaseTimeToLiveRequest>,
+    ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        Ok(Response::new(time_to_live(&self.core, request.get_ref()).await?))
+    }
+
+    #[instrument(skip_all)]
+    async fn lease_leases(
+        &self,
+        _request: Request<LeaseLeasesRequest>,
+    ) -> Result<Response<LeaseLeasesResponse>, Status> {
+        self.core.read_barrier().await?;
+        let leases = self.core.state.lessor.lock().ids().into_iter().map(|id| LeaseStatus { id }).collect();
+        Ok(Response::new(LeaseLeasesResponse { header: self.core.header(0), leases }))
+    }
+}
+
+/// On the leader, revokes expired leases through raft until `shutdown`.
+pub async fn run_expiry(core: Arc<Core>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let expired = core.state.lessor.lock().expired(Instant::now());
+        for id in expired {
+            debug!(lease = format!("{id:016x}"), "lease expired; revoking");
+            if let Err(e) = revoke(&core, LeaseRevokeRequest { id }).await {
+                debug!(lease = format!("{id:016x}"), error = %e, "revoking an expired lease failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The Maintenance service: alarms, status, hashes, defragment, snapshot, move-leader.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use sha2::{Digest, Sha256};
+use tonic::{Request, Response, Status};
+
+use super::core::{Core, ETCD_VERSION};
+use super::status::ApiError;
+use crate::apply::ApplyResponse;
+use crate::proto::etcdserverpb::maintenance_server::Maintenance;
+use crate::proto::etcdserverpb::{
+    alarm_request::AlarmAction, AlarmRequest, AlarmResponse, DefragmentRequest,
+    DefragmentResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse,
+    MoveLeaderRequest, MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest,
+    StatusResponse,
+};
+use crate::proto::kvdpb::command::Op;
+
+/// Bytes per snapshot chunk (etcd sends 32 KiB chunks).
+const SNAPSHOT_CHUNK: usize = 32 * 1024;
+
+/// The Maintenance service.
+pub struct MaintenanceService {
+    core: Arc<Core>,
+    snapshot: Arc<dyn Fn(&Core) -> Result<Vec<u8>, ApiError> + Send + Sync>,
+}
+
+impl MaintenanceService {
+    /// A Maintenance service over `core`; `snapshot` produces a consistent database image.
+    pub fn new(
+        core: Arc<Core>,
+        snapshot: Arc<dyn Fn(&Core) -> Result<Vec<u8>, ApiError> + Send + Sync>,
+    ) -> Self {
+        Self { core, snapshot }
+    }
+}
+
+/// The Status of this member.
+pub fn status(core: &Core) -> StatusResponse {
+    let raft = core.raft.status();
+    let size = i64::try_from(core.state.mvcc.read().size_bytes()).unwrap_or(i64::MAX);
+    let is_learner = core
+        .state
+        .membership
+        .read()
+        .members
+        .get(&core.member_id)
+        .is_some_and(|m| m.is_learner);
+    StatusResponse {
+        header: core.header(0),
+        version: ETCD_VERSION.to_string(),
+        db_size: size,
+        leader: raft.leader,
+        raft_index: raft.commit,
+        raft_term: raft.term,
+        raft_applied_index: raft.applied,
+        errors: Vec::new(),
+        db_size_in_use: size,
+        is_learner,
+    }
+}
+
+type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Maintenance for MaintenanceService {
+    async fn alarm(&self, request: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        let r = request.into_inner();
+        if AlarmAction::try_from(r.action).unwrap_or(AlarmAction::Get) == AlarmAction::Get {
+            let alarms = self.core.state.alarms.read().list();
+            return Ok(Response::new(AlarmResponse { header: self.core.header(0), alarms }));
+        }
+        match self.core.propose(Op::Alarm(r)).await? {
+            ApplyResponse::Alarm(mut resp) => {
+                self.core.fill(&mut resp.header);
+                Ok(Response::new(resp))
+            }
+            _ => Err(ApiError::Corrupt.into()),
+        }
+    }
+
+    async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        Ok(Response::new(status(&self.core)))
+    }
+
+    async fn defragment(
+        &self,
+        _request: Request<DefragmentRequest>,
+    ) -> Result<Response<DefragmentResponse>, Status> {
+        // sled reclaims space itself; defragment makes everything durable and answers as etcd.
+        self.core.engine.flush().map_err(|e| {
+            tracing::error!(error = %e, "defragment: flush failed");
+            Status::from(ApiError::Corrupt)
+        })?;
+        Ok(Response::new(DefragmentResponse { header: self.core.header(0) }))
+    }
+
+    async fn hash(&self, _request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        let hash = self.core.engine.state_checksum().map_err(|e| {
+            tracing::error!(error = %e, "hash: storage failure");
+            Status::from(ApiError::Corrupt)
+        })?;
+        Ok(Response::new(HashResponse { header: self.core.header(0), hash }))
+    }
+
+    async fn hash_kv(&self, request: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        let (hash, compact_revision, rev) = {
+            let store = self.core.state.mvcc.read();
+            let rev = store.check_rev(request.get_ref().revision).map_err(ApiError::from)?;
+            (store.hash_kv(rev).map_err(ApiError::from)?, store.compact_rev(), rev)
+        };
+        Ok(Response::new(HashKvResponse { header: self.core.header(rev), hash, compact_revision }))
+    }
+
+    type SnapshotStream = SnapshotStream;
+
+    async fn snapshot(&self, _request: Request<SnapshotRequest>) -> Result<Response<Self::SnapshotStream>, Status> {
+        let image = (self.snapshot)(&self.core)?;
+        let mut with_sum = image;
+        let sum = Sha256::digest(&with_sum);
+        with_sum.extend_from_slice(&sum);
+        let total = with_sum.len();
+        let header = self.core.header(0);
+        let chunks: Vec<Result<SnapshotResponse, Status>> = with_sum
+            .chunks(SNAPSHOT_CHUNK)
+            .scan(total, |left, chunk| {
+                *left -= chunk.len();
+                Some(Ok(SnapshotResponse {
+                    header: header.clone(),
+                    remaining_bytes: *left as u64,
+                    blob: chunk.to_vec(),
+                }))
+            })
+            .collect();
+        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
+    }
+
+    async fn move_leader(
+        &self,
+        request: Request<MoveLeaderRequest>,
+    ) -> Result<Response<MoveLeaderResponse>, Status> {
+        let target = request.get_ref().target_id;
+        let raft = self.core.raft.status();
+        if raft.leader != self.core.member_id {
+            return Err(ApiError::NotLeader.into());
+        }
+        if !self.core.state.membership.read().members.contains_key(&target) {
+            return Err(ApiError::BadLeaderTransferee.into());
+        }
+        if target != self.core.member_id {
+            self.core.raft.transfer_leader(target).await.map_err(ApiError::from)?;
+            let mut st = self.core.raft.status_watch();
+            let moved = tokio::time::timeout(self.core.request_timeout, st.wait_for(|s| s.leader == target)).await;
+            if !matches!(moved, Ok(Ok(_))) {
+                return Err(ApiError::Timeout.into());
+            }
+        }
+        Ok(Response::new(MoveLeaderResponse { header: self.core.header(0) }))
+    }
+}

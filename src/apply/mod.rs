@@ -1,0 +1,365 @@
+//! The state machine raft drives: decodes each committed [`Command`] and applies it to MVCC, the
+//! lessor, alarms and membership, in one storage batch per group of entries together with the
+//! applied index. Then it hands events to the watch hub and results to the waiting proposer.
+
+mod alarms;
+mod waiters;
+
+pub use alarms::Alarms;
+pub use waiters::{ApplyResponse, ApplyResult, Waiters};
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+use prost::Message;
+use thiserror::Error;
+use tracing::{info, warn};
+
+use crate::cluster::{Member, Membership};
+use crate::lease::{LeaseError, Lessor};
+use crate::mvcc::{self, Event, MvccError, MvccStore, WriteTxn};
+use crate::proto::etcdserverpb::{
+    alarm_request::AlarmAction, AlarmMember, AlarmResponse, CompactionResponse,
+    LeaseGrantResponse, LeaseRevokeResponse, ResponseHeader, TxnRequest,
+};
+use crate::proto::kvdpb::{command::Op, Command};
+use crate::raft::{Committed, StateMachine};
+use crate::storage::{Engine, StateBatch, StorageError};
+use crate::watch::WatchHub;
+
+const APPLIED_INDEX: &[u8] = b"m/applied_index";
+const LEASE_PREFIX: &[u8] = b"l/";
+
+/// Why a command was refused when applied (deterministic: every member refuses it alike).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ApplyError {
+    /// An MVCC refusal (compacted, future revision, missing key or lease).
+    #[error("{0}")]
+    Mvcc(String, MvccKind),
+    /// A lease refusal.
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    /// The command could not be decoded.
+    #[error("malformed command")]
+    Malformed,
+}
+
+/// The kind of an MVCC refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MvccKind {
+    /// Compacted revision.
+    Compacted,
+    /// Future revision.
+    FutureRev,
+    /// Key not found.
+    KeyNotFound,
+    /// Lease not found.
+    LeaseNotFound,
+}
+
+fn refuse(e: MvccError) -> Result<ApplyError, StorageError> {
+    let kind = match e {
+        MvccError::Compacted => MvccKind::Compacted,
+        MvccError::FutureRev => MvccKind::FutureRev,
+        MvccError::KeyNotFound => MvccKind::KeyNotFound,
+        MvccError::LeaseNotFound => MvccKind::LeaseNotFound,
+        MvccError::Storage(s) => return Err(s),
+    };
+    Ok(ApplyError::Mvcc(e.to_string(), kind))
+}
+
+/// The replicated state, shared with the API's read paths.
+#[derive(Clone)]
+pub struct SharedState {
+    /// Keys and history.
+    pub mvcc: Arc<RwLock<MvccStore>>,
+    /// Leases.
+    pub lessor: Arc<Mutex<Lessor>>,
+    /// Members.
+    pub membership: Arc<RwLock<Membership>>,
+    /// Active alarms.
+    pub alarms: Arc<RwLock<Alarms>>,
+    /// Proposers waiting for results.
+    pub waiters: Arc<Waiters>,
+    /// Watchers.
+    pub hub: Arc<WatchHub>,
+}
+
+impl SharedState {
+    /// Loads every part of the state from storage.
+    ///
+    /// # Errors
+    /// Storage failure or corrupt records.
+    pub fn load(engine: &Engine, min_lease_ttl: i64) -> Result<Self, StorageError> {
+        let store = MvccStore::open(engine.clone()).map_err(|e| match e {
+            MvccError::Storage(s) => s,
+            other => StorageError::Corrupt { what: "mvcc".into(), detail: other.to_string() },
+        })?;
+        let mut lessor = Lessor::new(min_lease_ttl);
+        for (k, v) in engine.state_scan_prefix(LEASE_PREFIX)? {
+            let id = k[LEASE_PREFIX.len()..].try_into().map(i64::from_be_bytes);
+            let ttl = v.as_slice().try_into().map(i64::from_be_bytes);
+            if let (Ok(id), Ok(ttl)) = (id, ttl) {
+                lessor.restore(id, ttl);
+            }
+        }
+        // Attachments are not stored separately: every live key names its lease.
+        let (all, _) = store
+            .range_at(b"", b"\0", 0, 0, false)
+            .map_err(|e| StorageError::Corrupt { what: "mvcc".into(), detail: e.to_string() })?;
+        for kv in all.iter().filter(|kv| kv.lease != 0) {
+            lessor.attach(&kv.key, 0, kv.lease);
+        }
+        let membership = Membership::load(engine)?;
+        let alarms = Alarms::load(engine)?;
+        let mvcc = Arc::new(RwLock::new(store));
+        let hub = WatchHub::new(mvcc.clone());
+        Ok(Self {
+            mvcc,
+            lessor: Arc::new(Mutex::new(lessor)),
+            membership: Arc::new(RwLock::new(membership)),
+            alarms: Arc::new(RwLock::new(alarms)),
+            waiters: Arc::new(Waiters::default()),
+            hub,
+        })
+    }
+}
+
+/// Applies committed entries; implements raft's [`StateMachine`].
+pub struct Applier {
+    state: SharedState,
+    engine: Engine,
+    applied_index: u64,
+    leader_tx: tokio::sync::watch::Sender<(u64, u64, bool)>,
+}
+
+impl Applier {
+    /// An applier over `state`, resuming after the persisted applied index.
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn new(
+        state: SharedState,
+        engine: Engine,
+        leader_tx: tokio::sync::watch::Sender<(u64, u64, bool)>,
+    ) -> Result<Self, StorageError> {
+        let applied_index = engine
+            .state_get(APPLIED_INDEX)?
+            .and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0);
+        Ok(Self { state, engine, applied_index, leader_tx })
+    }
+
+    fn apply_command(
+        &self,
+        mvcc: &mut MvccStore,
+        batch: &mut StateBatch,
+        events: &mut Vec<(i64, Vec<Event>)>,
+        cmd: Command,
+    ) -> Result<ApplyResult, StorageError> {
+        let Some(op) = cmd.op else { return Ok(Ok(ApplyResponse::Empty)) };
+        let outcome = match op {
+            Op::Put(p) => {
+                if p.lease != 0 && !p.ignore_lease && !self.state.lessor.lock().exists(p.lease) {
+                    return Ok(Err(ApplyError::Mvcc(MvccError::LeaseNotFound.to_string(), MvccKind::LeaseNotFound)));
+                }
+                self.write(mvcc, batch, events, |txn| mvcc::put(txn, &p).map(ApplyResponse::Put))?
+            }
+            Op::DeleteRange(d) => {
+                self.write(mvcc, batch, events, |txn| mvcc::delete_range(txn, &d).map(ApplyResponse::DeleteRange))?
+            }
+            Op::Txn(t) => self.apply_txn(mvcc, batch, events, &t)?,
+            Op::Compaction(c) => match mvcc.compact(c.revision, batch) {
+                Ok(()) => Ok(ApplyResponse::Compaction(CompactionResponse {
+                    header: header(mvcc.current_rev()),
+                })),
+                Err(e) => Err(refuse(e)?),
+            },
+            Op::LeaseGrant(g) => {
+                let now = Instant::now();
+                match self.state.lessor.lock().grant(g.id, g.ttl, now) {
+                    Ok(ttl) => {
+                        batch.put(lease_key(g.id), ttl.to_be_bytes());
+                        Ok(ApplyResponse::LeaseGrant(LeaseGrantResponse {
+                            header: header(mvcc.current_rev()),
+                            id: g.id,
+                            ttl,
+                            error: String::new(),
+                        }))
+                    }
+                    Err(e) => Err(ApplyError::Lease(e)),
+                }
+            }
+            Op::LeaseRevoke(r) => {
+                let revoked = self.state.lessor.lock().revoke(r.id);
+                match revoked {
+                    Ok(lease) => {
+                        batch.delete(lease_key(r.id));
+                        let keys: Vec<Vec<u8>> = lease.keys.into_iter().collect();
+                        self.write(mvcc, batch, events, |txn| {
+                            for k in &keys {
+                                txn.delete_range(k, b"")?;
+                            }
+                            Ok(ApplyResponse::LeaseRevoke(LeaseRevokeResponse { header: None }))
+                        })?
+                    }
+                    Err(e) => Err(ApplyError::Lease(e)),
+                }
+            }
+            Op::Alarm(a) => {
+                let mut alarms = self.state.alarms.write();
+                let action = AlarmAction::try_from(a.action).unwrap_or(AlarmAction::Get);
+                let member = AlarmMember { member_id: a.member_id, alarm: a.alarm };
+                let list = match action {
+                    AlarmAction::Get => alarms.list(),
+                    AlarmAction::Activate => {
+                        if alarms.activate(member.clone(), batch) {
+                            warn!(alarm = a.alarm, member = format!("{:x}", a.member_id), "alarm raised");
+                        }
+                        vec![member]
+                    }
+                    AlarmAction::Deactivate => {
+                        if alarms.deactivate(&member, batch) {
+                            info!(alarm = a.alarm, "alarm disarmed");
+                            vec![member]
+                        } else {
+                            Vec::new()
+                        }
+                    }
+                };
+                Ok(ApplyResponse::Alarm(AlarmResponse { header: header(mvcc.current_rev()), alarms: list }))
+            }
+            Op::MemberAttributes(attrs) => {
+                let mut membership = self.state.membership.write();
+                if let Some(m) = membership.members.get(&attrs.member_id).cloned() {
+                    let updated = Member { name: attrs.name, client_urls: attrs.client_urls, ..m };
+                    membership.upsert(updated, batch);
+                }
+                Ok(ApplyResponse::Empty)
+            }
+            Op::Noop(_) | Op::LeaseCheckpoint(_) => Ok(ApplyResponse::Empty),
+            _ => Ok(ApplyResponse::Empty),
+        };
+        Ok(outcome)
+    }
+
+    fn write(
+        &self,
+        mvcc: &mut MvccStore,
+        batch: &mut StateBatch,
+        events: &mut Vec<(i64, Vec<Event>)>,
+        f: impl FnOnce(&mut WriteTxn<'_>) -> mvcc::Result<ApplyResponse>,
+    ) -> Result<ApplyResult, StorageError> {
+        let mut txn = mvcc.write(batch);
+        let result = f(&mut txn);
+        let (evs, lease_changes) = txn.finish();
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(refuse(e)?)),
+        };
+        if !lease_changes.is_empty() {
+            let mut lessor = self.state.lessor.lock();
+            for c in lease_changes {
+                lessor.attach(&c.key, c.old_lease, c.new_lease);
+            }
+        }
+        if !evs.is_empty() {
+            events.push((mvcc.current_rev(), evs));
+        }
+        Ok(Ok(response))
+    }
+
+    fn apply_txn(
+        &self,
+        mvcc: &mut MvccStore,
+        batch: &mut StateBatch,
+        events: &mut Vec<(i64, Vec<Event>)>,
+        t: &TxnRequest,
+    ) -> Result<ApplyResult, StorageError> {
+        let path = match mvcc::compare_path(&*mvcc, t) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(refuse(e)?)),
+        };
+        let lessor = self.state.lessor.clone();
+        let exists = move |id: i64| lessor.lock().exists(id);
+        if let Err(e) = mvcc::check_txn_requests(&*mvcc, t, &path, &exists) {
+            return Ok(Err(refuse(e)?));
+        }
+        self.write(mvcc, batch, events, |txn| {
+            mvcc::run_txn(txn, t, &path).map(|o| ApplyResponse::Txn(o.response))
+        })
+    }
+}
+
+fn header(revision: i64) -> Option<ResponseHeader> {
+    Some(ResponseHeader { revision, ..Default::default() })
+}
+
+fn lease_key(id: i64) -> Vec<u8> {
+    let mut k = LEASE_PREFIX.to_vec();
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+impl StateMachine for Applier {
+    fn applied_index(&self) -> u64 {
+        self.applied_index
+    }
+
+    fn apply(&mut self, entries: Vec<Committed>) -> Result<(), StorageError> {
+        let mut batch = StateBatch::default();
+        let mut events: Vec<(i64, Vec<Event>)> = Vec::new();
+        let mut results: Vec<(u64, ApplyResult)> = Vec::new();
+        let mut last = self.applied_index;
+        {
+            let mut mvcc = self.state.mvcc.write();
+            for entry in entries {
+                let index = entry.index();
+                if index <= self.applied_index {
+                    continue; // already applied before a restart
+                }
+                last = index;
+                match entry {
+                    Committed::Normal { data, .. } if data.is_empty() => {}
+                    Committed::Normal { data, .. } => match Command::decode(data.as_slice()) {
+                        Ok(cmd) => {
+                            let id = cmd.id;
+                            let result = self.apply_command(&mut mvcc, &mut batch, &mut events, cmd)?;
+                            if id != 0 {
+                                results.push((id, result));
+                            }
+                        }
+                        Err(e) => warn!(index, error = %e, "skipping undecodable log entry"),
+                    },
+                    Committed::ConfChange { .. } => {}
+                }
+            }
+            if last == self.applied_index {
+                return Ok(());
+            }
+            batch.put(APPLIED_INDEX, last.to_be_bytes());
+            self.engine.apply_state(batch)?;
+        }
+        self.applied_index = last;
+        for (rev, evs) in &events {
+            self.state.hub.notify(*rev, evs);
+        }
+        for (id, result) in results {
+            self.state.waiters.complete(id, result);
+        }
+        Ok(())
+    }
+
+    fn on_leader_change(&mut self, leader: u64, term: u64, is_self: bool) {
+        {
+            let mut lessor = self.state.lessor.lock();
+            if is_self {
+                lessor.promote(Instant::now());
+            } else if lessor.is_primary() {
+                lessor.demote();
+            }
+        }
+        let _ = self.leader_tx.send((leader, term, is_self));
+    }
+}

@@ -1,0 +1,573 @@
+//! The MVCC store: the key index, the current and compacted revisions, reads and write
+//! transactions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use prost::Message;
+
+use super::key_index::KeyIndex;
+use super::revision::Revision;
+use super::{MvccError, Result};
+use crate::proto::mvccpb::KeyValue;
+use crate::storage::{Engine, StateBatch, StorageError};
+
+const KV_PREFIX: u8 = b'k';
+const META_CURRENT_REV: &[u8] = b"m/current_rev";
+const META_COMPACT_REV: &[u8] = b"m/compact_rev";
+
+/// What happened to a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// Created or updated.
+    Put,
+    /// Deleted.
+    Delete,
+}
+
+/// One change, as watchers see it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Put or delete.
+    pub kind: EventKind,
+    /// The key-value after the change (for a delete: key and mod_revision only).
+    pub kv: Arc<KeyValue>,
+    /// The key-value before the change, if the key existed.
+    pub prev_kv: Option<Arc<KeyValue>>,
+}
+
+/// A change of a key's lease made by a write, for the lessor to mirror.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseAttach {
+    /// The key.
+    pub key: Vec<u8>,
+    /// The lease it was attached to before (0 = none).
+    pub old_lease: i64,
+    /// The lease it is attached to now (0 = none).
+    pub new_lease: i64,
+}
+
+/// The MVCC state of one member.
+pub struct MvccStore {
+    engine: Engine,
+    index: BTreeMap<Vec<u8>, KeyIndex>,
+    current_rev: i64,
+    compact_rev: i64,
+    size_bytes: u64,
+}
+
+fn kv_key(rev: Revision, tombstone: bool) -> Vec<u8> {
+    let mut k = Vec::with_capacity(19);
+    k.push(KV_PREFIX);
+    k.extend_from_slice(&rev.encode(tombstone));
+    k
+}
+
+fn decode_i64(bytes: Option<Vec<u8>>) -> i64 {
+    bytes
+        .and_then(|b| b.as_slice().try_into().ok().map(i64::from_be_bytes))
+        .unwrap_or(0)
+}
+
+/// The bounds of a key range as etcd understands `key`/`range_end`: empty end = the key alone,
+/// `"\0"` = every key from `key` on, otherwise `[key, range_end)`.
+pub(crate) fn key_bounds(key: &[u8], range_end: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    if range_end.is_empty() {
+        (Bound::Included(key.to_vec()), Bound::Included(key.to_vec()))
+    } else if range_end == [0] {
+        (Bound::Included(key.to_vec()), Bound::Unbounded)
+    } else {
+        (Bound::Included(key.to_vec()), Bound::Excluded(range_end.to_vec()))
+    }
+}
+
+fn range_is_empty(key: &[u8], range_end: &[u8]) -> bool {
+    !range_end.is_empty() && range_end != [0] && range_end <= key
+}
+
+impl MvccStore {
+    /// Loads the store from storage, rebuilding the key index.
+    ///
+    /// # Errors
+    /// Storage failure or a corrupt record.
+    pub fn open(engine: Engine) -> Result<Self> {
+        let current_rev = decode_i64(engine.state_get(META_CURRENT_REV)?).max(1);
+        let compact_rev = decode_i64(engine.state_get(META_COMPACT_REV)?);
+        let mut index: BTreeMap<Vec<u8>, KeyIndex> = BTreeMap::new();
+        let mut size_bytes = 0u64;
+        for (k, v) in engine.state_scan_prefix(&[KV_PREFIX])? {
+            size_bytes += (k.len() + v.len()) as u64;
+            let (rev, tombstone) = Revision::decode(&k[1..]).ok_or_else(|| corrupt("revision key", &k))?;
+            let kv = KeyValue::decode(v.as_slice()).map_err(|e| corrupt("key-value", e))?;
+            index.entry(kv.key).or_default().push(rev, tombstone);
+        }
+        Ok(Self { engine, index, current_rev, compact_rev, size_bytes })
+    }
+
+    /// The current revision.
+    pub fn current_rev(&self) -> i64 {
+        self.current_rev
+    }
+
+    /// The revision of the last compaction (0 if none).
+    pub fn compact_rev(&self) -> i64 {
+        self.compact_rev
+    }
+
+    /// Bytes of stored key-values, history included (what the space quota limits).
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    /// The storage engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Checks that `rev` (0 = current) can be read.
+    ///
+    /// # Errors
+    /// [`MvccError::FutureRev`] or [`MvccError::Compacted`].
+    pub fn check_rev(&self, rev: i64) -> Result<i64> {
+        let rev = if rev <= 0 { self.current_rev } else { rev };
+        if rev > self.current_rev {
+            return Err(MvccError::FutureRev);
+        }
+        if rev < self.compact_rev {
+            return Err(MvccError::Compacted);
+        }
+        Ok(rev)
+    }
+
+    /// The key-values live at revision `at` (0 = current) in the range, in key order, at most `limit` of them
+    /// (0 = all), plus the total count.
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn range_at(
+        &self,
+        key: &[u8],
+        range_end: &[u8],
+        at: i64,
+        limit: usize,
+        count_only: bool,
+    ) -> Result<(Vec<KeyValue>, usize)> {
+        self.range_with(key, range_end, at, limit, count_only, &HashMap::new())
+    }
+
+    fn range_with(
+        &self,
+        key: &[u8],
+        range_end: &[u8],
+        at: i64,
+        limit: usize,
+        count_only: bool,
+        overlay: &HashMap<Revision, KeyValue>,
+    ) -> Result<(Vec<KeyValue>, usize)> {
+        let at = if at <= 0 { self.current_rev } else { at };
+        let mut kvs = Vec::new();
+        let mut count = 0;
+        if range_is_empty(key, range_end) {
+            return Ok((kvs, 0));
+        }
+        for (_, ki) in self.index.range(key_bounds(key, range_end)) {
+            let Some(rev) = ki.live_at(at) else { continue };
+            count += 1;
+            if count_only || (limit > 0 && kvs.len() >= limit) {
+                continue;
+            }
+            kvs.push(self.value_at(rev, overlay)?);
+        }
+        Ok((kvs, count))
+    }
+
+    fn value_at(&self, rev: Revision, overlay: &HashMap<Revision, KeyValue>) -> Result<KeyValue> {
+        if let Some(kv) = overlay.get(&rev) {
+            return Ok(kv.clone());
+        }
+        let raw = self
+            .engine
+            .state_get(&kv_key(rev, false))?
+            .ok_or_else(|| corrupt("missing value for revision", format!("{rev:?}")))?;
+        KeyValue::decode(raw.as_slice()).map_err(|e| corrupt("key-value", e))
+    }
+
+    /// Every change with main revision in `[from, to]`, in revision order, as events (prev_kv
+    /// filled where the previous version is still retained).
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn events_between(&self, from: i64, to: i64) -> Result<Vec<Event>> {
+        let start = kv_key(Revision::new(from, 0), false);
+        let end = kv_key(Revision::new(to.saturating_add(1), 0), false);
+        let mut out = Vec::new();
+        for (k, v) in self.engine.state_scan_range(&start, &end, 0)? {
+            let (rev, tombstone) = Revision::decode(&k[1..]).ok_or_else(|| corrupt("revision key", &k))?;
+            let kv = KeyValue::decode(v.as_slice()).map_err(|e| corrupt("key-value", e))?;
+            let prev_kv = match self.index.get(&kv.key).and_then(|ki| ki.live_at(rev.main - 1)) {
+                Some(prev) => Some(Arc::new(self.value_at(prev, &HashMap::new())?)),
+                None => None,
+            };
+            let kind = if tombstone { EventKind::Delete } else { EventKind::Put };
+            out.push(Event { kind, kv: Arc::new(kv), prev_kv });
+        }
+        Ok(out)
+    }
+
+    /// Starts a write transaction; its changes go into `batch`.
+    pub fn write<'a>(&'a mut self, batch: &'a mut StateBatch) -> WriteTxn<'a> {
+        let begin_rev = self.current_rev;
+        WriteTxn {
+            store: self,
+            batch,
+            begin_rev,
+            sub: 0,
+            overlay: HashMap::new(),
+            events: Vec::new(),
+            lease_changes: Vec::new(),
+        }
+    }
+
+    /// Compacts history up to `rev`, removing unreachable values through `batch`.
+    ///
+    /// # Errors
+    /// [`MvccError::Compacted`] when `rev` is at or below the last compaction,
+    /// [`MvccError::FutureRev`] when it is above the current revision.
+    pub fn compact(&mut self, rev: i64, batch: &mut StateBatch) -> Result<()> {
+        if rev <= self.compact_rev {
+            return Err(MvccError::Compacted);
+        }
+        if rev > self.current_rev {
+            return Err(MvccError::FutureRev);
+        }
+        let mut emptied = Vec::new();
+        for (key, ki) in self.index.iter_mut() {
+            for dropped in ki.compact(rev) {
+                let k = kv_key(dropped.rev, dropped.tombstone);
+                let len = self.engine.state_get(&k)?.map_or(0, |v| v.len());
+                self.size_bytes = self.size_bytes.saturating_sub((k.len() + len) as u64);
+                batch.delete(k);
+            }
+            if ki.is_empty() {
+                emptied.push(key.clone());
+            }
+        }
+        for key in emptied {
+            self.index.remove(&key);
+        }
+        self.compact_rev = rev;
+        batch.put(META_COMPACT_REV, rev.to_be_bytes());
+        Ok(())
+    }
+
+    /// A CRC-32 over every retained key-value up to `rev`: equal on members with equal history.
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn hash_kv(&self, rev: i64) -> Result<u32> {
+        let start = kv_key(Revision::new(0, 0), false);
+        let end = kv_key(Revision::new(rev.saturating_add(1), 0), false);
+        let mut h = crc32fast::Hasher::new();
+        for (k, v) in self.engine.state_scan_range(&start, &end, 0)? {
+            h.update(&k);
+            h.update(&v);
+        }
+        Ok(h.finalize())
+    }
+
+    /// Number of keys live at the current revision.
+    pub fn live_keys(&self) -> usize {
+        self.index.values().filter(|ki| ki.last().is_some_and(|r| !r.tombstone)).count()
+    }
+}
+
+/// A write transaction: every change takes main revision `begin + 1` and the next sub revision.
+pub struct WriteTxn<'a> {
+    store: &'a mut MvccStore,
+    batch: &'a mut StateBatch,
+    begin_rev: i64,
+    sub: i64,
+    overlay: HashMap<Revision, KeyValue>,
+    events: Vec<Event>,
+    lease_changes: Vec<LeaseAttach>,
+}
+
+impl WriteTxn<'_> {
+    /// The revision reads in this transaction see: the writes made so far included.
+    pub fn read_rev(&self) -> i64 {
+        if self.events.is_empty() {
+            self.begin_rev
+        } else {
+            self.begin_rev + 1
+        }
+    }
+
+    /// The store revision before this transaction.
+    pub fn begin_rev(&self) -> i64 {
+        self.begin_rev
+    }
+
+    /// The store this transaction writes to.
+    pub fn store(&self) -> &MvccStore {
+        self.store
+    }
+
+    /// Reads a range inside the transaction (sees its own writes). `rev` 0 = latest.
+    ///
+    /// # Errors
+    /// Compacted/future revision or storage failure.
+    pub fn range(
+        &self,
+        key: &[u8],
+        range_end: &[u8],
+        rev: i64,
+        limit: usize,
+        count_only: bool,
+    ) -> Result<(Vec<KeyValue>, usize, i64)> {
+        let current = self.read_rev();
+        let at = if rev <= 0 { current } else { rev };
+        if at > current {
+            return Err(MvccError::FutureRev);
+        }
+        if at < self.store.compact_rev {
+            return Err(MvccError::Compacted);
+        }
+        let (kvs, count) =
+            self.store.range_with(key, range_end, at, limit, count_only, &self.overlay)?;
+        Ok((kvs, count, current))
+    }
+
+    /// The live key-value for `key` inside the transaction.
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn get(&self, key: &[u8]) -> Result<Option<KeyValue>> {
+        let at = self.read_rev();
+        match self.store.index.get(key).and_then(|ki| ki.live_at(at)) {
+            Some(rev) => Ok(Some(self.store.value_at(rev, &self.overlay)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn next_rev(&mut self) -> Revision {
+        let rev = Revision::new(self.begin_rev + 1, self.sub);
+        self.sub += 1;
+        rev
+    }
+
+    /// Puts `key` = `value` with `lease`; returns the new revision.
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn put(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<i64> {
+        let prev = self.get(key)?;
+        let rev = self.next_rev();
+        let (create_revision, version) = match &prev {
+            Some(p) => (p.create_revision, p.version + 1),
+            None => (rev.main, 1),
+        };
+        let kv = KeyValue {
+            key: key.to_vec(),
+            create_revision,
+            mod_revision: rev.main,
+            version,
+            value: value.to_vec(),
+            lease,
+        };
+        let (k, v) = (kv_key(rev, false), kv.encode_to_vec());
+        self.store.size_bytes += (k.len() + v.len()) as u64;
+        self.batch.put(k, v);
+        self.store.index.entry(key.to_vec()).or_default().push(rev, false);
+        let old_lease = prev.as_ref().map_or(0, |p| p.lease);
+        if old_lease != lease {
+            self.lease_changes.push(LeaseAttach { key: key.to_vec(), old_lease, new_lease: lease });
+        }
+        self.events.push(Event {
+            kind: EventKind::Put,
+            kv: Arc::new(kv.clone()),
+            prev_kv: prev.map(Arc::new),
+        });
+        self.overlay.insert(rev, kv);
+        Ok(rev.main)
+    }
+
+    /// Deletes every live key in the range; returns how many were deleted.
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn delete_range(&mut self, key: &[u8], range_end: &[u8]) -> Result<i64> {
+        let at = self.read_rev();
+        let (kvs, _) = self.store.range_with(key, range_end, at, 0, false, &self.overlay)?;
+        for prev in &kvs {
+            let rev = self.next_rev();
+            let tomb = KeyValue { key: prev.key.clone(), mod_revision: rev.main, ..Default::default() };
+            let (k, v) = (kv_key(rev, true), tomb.encode_to_vec());
+            self.store.size_bytes += (k.len() + v.len()) as u64;
+            self.batch.put(k, v);
+            self.store.index.entry(prev.key.clone()).or_default().push(rev, true);
+            if prev.lease != 0 {
+                self.lease_changes.push(LeaseAttach {
+                    key: prev.key.clone(),
+                    old_lease: prev.lease,
+                    new_lease: 0,
+                });
+            }
+            self.events.push(Event {
+                kind: EventKind::Delete,
+                kv: Arc::new(tomb),
+                prev_kv: Some(Arc::new(prev.clone())),
+            });
+        }
+        Ok(i64::try_from(kvs.len()).unwrap_or(i64::MAX))
+    }
+
+    /// Ends the transaction: moves the current revision if anything changed and returns the
+    /// events and lease attachment changes.
+    pub fn finish(self) -> (Vec<Event>, Vec<LeaseAttach>) {
+        if !self.events.is_empty() {
+            self.store.current_rev = self.begin_rev + 1;
+            self.batch.put(META_CURRENT_REV, self.store.current_rev.to_be_bytes());
+        }
+        (self.events, self.lease_changes)
+    }
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Debug) -> MvccError {
+    MvccError::Storage(StorageError::Corrupt { what: what.to_string(), detail: format!("{detail:?}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> MvccStore {
+        MvccStore::open(Engine::temporary().expect("engine")).expect("store")
+    }
+
+    fn commit(s: &mut MvccStore, f: impl FnOnce(&mut WriteTxn<'_>)) -> Vec<Event> {
+        let mut batch = StateBatch::default();
+        let mut txn = s.write(&mut batch);
+        f(&mut txn);
+        let (events, _) = txn.finish();
+        let engine = s.engine().clone();
+        engine.apply_state(batch).expect("apply");
+        events
+    }
+
+    #[test]
+    fn revisions_versions_and_generations_follow_etcd() {
+        let mut s = store();
+        assert_eq!(s.current_rev(), 1, "a fresh store is at revision 1");
+        commit(&mut s, |t| {
+            t.put(b"a", b"1", 0).expect("put");
+        });
+        commit(&mut s, |t| {
+            t.put(b"a", b"2", 0).expect("put");
+        });
+        let (kvs, count) = s.range_at(b"a", b"", 3, 0, false).expect("range");
+        assert_eq!(count, 1);
+        assert_eq!((kvs[0].create_revision, kvs[0].mod_revision, kvs[0].version), (2, 3, 2));
+        let ev = commit(&mut s, |t| {
+            assert_eq!(t.delete_range(b"a", b"").expect("del"), 1);
+        });
+        assert_eq!(ev[0].kind, EventKind::Delete);
+        assert_eq!(s.current_rev(), 4);
+        commit(&mut s, |t| {
+            t.put(b"a", b"3", 0).expect("put");
+        });
+        let (kvs, _) = s.range_at(b"a", b"", 0, 0, false).expect("range");
+        assert_eq!((kvs[0].create_revision, kvs[0].version), (5, 1), "a new generation");
+        // history
+        let (kvs, _) = s.range_at(b"a", b"", 2, 0, false).expect("range");
+        assert_eq!(kvs[0].value, b"1");
+        let (kvs, _) = s.range_at(b"a", b"", 4, 0, false).expect("range");
+        assert!(kvs.is_empty());
+    }
+
+    #[test]
+    fn a_delete_of_nothing_does_not_move_the_revision() {
+        let mut s = store();
+        commit(&mut s, |t| {
+            assert_eq!(t.delete_range(b"missing", b"").expect("del"), 0);
+        });
+        assert_eq!(s.current_rev(), 1);
+    }
+
+    #[test]
+    fn txn_sub_revisions_and_reads_of_own_writes() {
+        let mut s = store();
+        let ev = commit(&mut s, |t| {
+            t.put(b"a", b"1", 0).expect("put");
+            t.put(b"b", b"1", 0).expect("put");
+            let (kvs, count, rev) = t.range(b"a", b"c", 0, 0, false).expect("range");
+            assert_eq!((kvs.len(), count, rev), (2, 2, 2));
+            t.put(b"a", b"2", 0).expect("put");
+        });
+        assert_eq!(ev.len(), 3);
+        assert!(ev.iter().all(|e| e.kv.mod_revision == 2));
+        let (kvs, _) = s.range_at(b"a", b"", 0, 0, false).expect("range");
+        assert_eq!((kvs[0].version, kvs[0].value.as_slice()), (2, &b"2"[..]));
+    }
+
+    #[test]
+    fn ranges_prefix_from_key_limit_and_count() {
+        let mut s = store();
+        for k in ["a", "b", "c", "d"] {
+            commit(&mut s, |t| {
+                t.put(k.as_bytes(), b"v", 0).expect("put");
+            });
+        }
+        let (kvs, count) = s.range_at(b"b", b"\0", 0, 2, false).expect("range");
+        assert_eq!(count, 3);
+        assert_eq!(kvs.len(), 2);
+        let (kvs, count) = s.range_at(b"a", b"c", 0, 0, true).expect("range");
+        assert_eq!((kvs.len(), count), (0, 2));
+        let (_, count) = s.range_at(b"d", b"a", 0, 0, false).expect("range");
+        assert_eq!(count, 0, "an inverted range is empty");
+    }
+
+    #[test]
+    fn compaction_and_errors_and_reopen() {
+        let engine = Engine::temporary().expect("engine");
+        let mut s = MvccStore::open(engine.clone()).expect("store");
+        for v in ["1", "2", "3"] {
+            commit(&mut s, |t| {
+                t.put(b"k", v.as_bytes(), 0).expect("put");
+            });
+        }
+        let mut batch = StateBatch::default();
+        s.compact(3, &mut batch).expect("compact");
+        engine.apply_state(batch).expect("apply");
+        assert!(matches!(s.check_rev(2), Err(MvccError::Compacted)));
+        assert_eq!(s.check_rev(3).expect("readable"), 3, "the compact revision stays readable");
+        assert!(matches!(s.check_rev(5), Err(MvccError::FutureRev)));
+        let mut batch = StateBatch::default();
+        assert!(matches!(s.compact(3, &mut batch), Err(MvccError::Compacted)));
+        let (kvs, _) = s.range_at(b"k", b"", 3, 0, false).expect("range");
+        assert_eq!(kvs[0].value, b"2");
+        let reopened = MvccStore::open(engine).expect("reopen");
+        assert_eq!((reopened.current_rev(), reopened.compact_rev()), (4, 3));
+        let (kvs, _) = reopened.range_at(b"k", b"", 0, 0, false).expect("range");
+        assert_eq!(kvs[0].value, b"3");
+    }
+
+    #[test]
+    fn history_events_carry_prev_kv() {
+        let mut s = store();
+        commit(&mut s, |t| {
+            t.put(b"k", b"1", 0).expect("put");
+        });
+        commit(&mut s, |t| {
+            t.put(b"k", b"2", 0).expect("put");
+        });
+        commit(&mut s, |t| {
+            t.delete_range(b"k", b"").expect("del");
+        });
+        let evs = s.events_between(2, 4).expect("events");
+        assert_eq!(evs.len(), 3);
+        assert_eq!(evs[1].prev_kv.as_ref().map(|p| p.value.clone()), Some(b"1".to_vec()));
+        assert_eq!(evs[2].kind, EventKind::Delete);
+        assert_eq!(evs[2].prev_kv.as_ref().map(|p| p.value.clone()), Some(b"2".to_vec()));
+    }
+}

@@ -1,0 +1,92 @@
+//! Raft: the raft-rs `RawNode` driver, the log store, and the interface to the state machine.
+//!
+//! One task ([`node::RaftNode::run`]) owns the `RawNode`; everything else talks to it through a
+//! cloneable [`RaftHandle`]. This module knows nothing of keys: committed entries go to a
+//! [`StateMachine`] as opaque bytes. raft-rs's own types (`eraftpb`) stay inside this module.
+
+mod log_store;
+mod node;
+
+pub use log_store::LogStore;
+pub use node::{NoPeers, NodeError, RaftConfig, RaftHandle, RaftNode, RaftStatus, Transport};
+
+use thiserror::Error;
+
+use crate::storage::StorageError;
+
+/// Why a proposal or read could not be served.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ProposeError {
+    /// No leader is known.
+    #[error("no leader")]
+    NoLeader,
+    /// The request did not finish in time.
+    #[error("request timed out")]
+    Timeout,
+    /// The node is shutting down.
+    #[error("server stopped")]
+    Stopped,
+    /// The leader changed while the request was in flight.
+    #[error("leader changed")]
+    LeaderChanged,
+}
+
+/// A membership change carried by a committed configuration entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberChange {
+    /// A voter was added (or a learner promoted).
+    AddVoter(u64),
+    /// A learner was added.
+    AddLearner(u64),
+    /// A member was removed.
+    Remove(u64),
+}
+
+/// One committed log entry, as the state machine sees it.
+#[derive(Debug, Clone)]
+pub enum Committed {
+    /// A normal entry (empty data for the leader's no-op).
+    Normal {
+        /// Log index.
+        index: u64,
+        /// Term.
+        term: u64,
+        /// The proposed bytes.
+        data: Vec<u8>,
+    },
+    /// A configuration change, already applied to raft's configuration.
+    ConfChange {
+        /// Log index.
+        index: u64,
+        /// Term.
+        term: u64,
+        /// The changes.
+        changes: Vec<MemberChange>,
+        /// The proposer's context bytes.
+        context: Vec<u8>,
+    },
+}
+
+impl Committed {
+    /// The log index.
+    pub fn index(&self) -> u64 {
+        match self {
+            Committed::Normal { index, .. } | Committed::ConfChange { index, .. } => *index,
+        }
+    }
+}
+
+/// What raft drives: applies committed entries in order, durably with the applied index.
+pub trait StateMachine: Send + 'static {
+    /// The index of the last applied entry (persisted with the state it produced).
+    fn applied_index(&self) -> u64;
+
+    /// Applies entries in log order.
+    ///
+    /// # Errors
+    /// A storage failure; the node stops (fail-stop), it never skips an entry.
+    fn apply(&mut self, entries: Vec<Committed>) -> Result<(), StorageError>;
+
+    /// Leadership changed: `leader` is the new leader's ID (0 = none).
+    fn on_leader_change(&mut self, leader: u64, term: u64, is_self: bool);
+}

@@ -1,0 +1,556 @@
+//! The single task that owns raft-rs's `RawNode` and drives it: ticks, proposals, reads,
+//! `Ready` handling in the order raft-rs requires, and group commit (one fsync per `Ready`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use raft::prelude::{ConfChangeType, ConfChangeV2, Entry, EntryType, Message};
+use raft::{Config, RawNode, StateRole};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use super::{Committed, LogStore, MemberChange, ProposeError, StateMachine};
+use crate::storage::{Engine, RaftBatch, StorageError};
+
+/// Static raft settings of one member.
+#[derive(Debug, Clone)]
+pub struct RaftConfig {
+    /// This member's ID.
+    pub id: u64,
+    /// The voters of a brand-new cluster (ignored when the log already has state).
+    pub initial_voters: Vec<u64>,
+    /// Heartbeat interval (one raft tick).
+    pub heartbeat: Duration,
+    /// Election timeout.
+    pub election_timeout: Duration,
+    /// Applied entries between log compactions.
+    pub snapshot_count: u64,
+}
+
+/// What the outside sees of raft.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RaftStatus {
+    /// This member.
+    pub id: u64,
+    /// The leader (0 = none known).
+    pub leader: u64,
+    /// The current term.
+    pub term: u64,
+    /// The commit index.
+    pub commit: u64,
+    /// The last applied index.
+    pub applied: u64,
+    /// The last log index.
+    pub last_index: u64,
+}
+
+enum Request {
+    Propose { data: Vec<u8>, ack: oneshot::Sender<Result<(), ProposeError>> },
+    ReadIndex { reply: oneshot::Sender<Result<u64, ProposeError>> },
+    TransferLeader { to: u64 },
+    Step(Message),
+}
+
+/// A cloneable handle to the raft task.
+#[derive(Clone)]
+pub struct RaftHandle {
+    tx: mpsc::Sender<Request>,
+    status: watch::Receiver<RaftStatus>,
+    applied: watch::Receiver<u64>,
+}
+
+impl RaftHandle {
+    /// Appends `data` to the log (through the leader). Resolves once raft accepted the proposal;
+    /// the outcome arrives when the entry is applied.
+    ///
+    /// # Errors
+    /// [`ProposeError::Stopped`] when the node is gone, [`ProposeError::NoLeader`].
+    pub async fn propose(&self, data: Vec<u8>) -> Result<(), ProposeError> {
+        let (ack, rx) = oneshot::channel();
+        self.tx.send(Request::Propose { data, ack }).await.map_err(|_| ProposeError::Stopped)?;
+        rx.await.map_err(|_| ProposeError::Stopped)?
+    }
+
+    /// A linearizable read point: resolves once this member has applied everything committed
+    /// before the call, and returns that index.
+    ///
+    /// # Errors
+    /// No leader, timeout, or the node stopped.
+    pub async fn read_index(&self) -> Result<u64, ProposeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Request::ReadIndex { reply }).await.map_err(|_| ProposeError::Stopped)?;
+        let index = rx.await.map_err(|_| ProposeError::Stopped)??;
+        self.wait_applied(index).await?;
+        Ok(index)
+    }
+
+    /// Waits until the applied index reaches `index`.
+    ///
+    /// # Errors
+    /// [`ProposeError::Stopped`] if the node stops first.
+    pub async fn wait_applied(&self, index: u64) -> Result<(), ProposeError> {
+        let mut applied = self.applied.clone();
+        applied.wait_for(|a| *a >= index).await.map_err(|_| ProposeError::Stopped)?;
+        Ok(())
+    }
+
+    /// Asks the leader to hand leadership to `to`.
+    ///
+    /// # Errors
+    /// [`ProposeError::Stopped`].
+    pub async fn transfer_leader(&self, to: u64) -> Result<(), ProposeError> {
+        self.tx.send(Request::TransferLeader { to }).await.map_err(|_| ProposeError::Stopped)
+    }
+
+    /// Delivers a message from a peer.
+    ///
+    /// # Errors
+    /// [`ProposeError::Stopped`].
+    pub async fn step(&self, msg: Message) -> Result<(), ProposeError> {
+        self.tx.send(Request::Step(msg)).await.map_err(|_| ProposeError::Stopped)
+    }
+
+    /// The latest status.
+    pub fn status(&self) -> RaftStatus {
+        *self.status.borrow()
+    }
+
+    /// A receiver that changes whenever the status does.
+    pub fn status_watch(&self) -> watch::Receiver<RaftStatus> {
+        self.status.clone()
+    }
+
+    /// Waits until some leader is known, at most `timeout`.
+    ///
+    /// # Errors
+    /// [`ProposeError::NoLeader`] after the timeout.
+    pub async fn wait_leader(&self, timeout: Duration) -> Result<u64, ProposeError> {
+        let mut st = self.status.clone();
+        let waited = tokio::time::timeout(timeout, async {
+            st.wait_for(|s| s.leader != 0).await.map(|s| s.leader)
+        })
+        .await;
+        match waited {
+            Ok(Ok(leader)) => Ok(leader),
+            Ok(Err(_)) => Err(ProposeError::Stopped),
+            Err(_) => Err(ProposeError::NoLeader),
+        }
+    }
+}
+
+/// Where outgoing raft messages go (the peer transport, or nowhere for a single member).
+pub trait Transport: Send + 'static {
+    /// Sends messages to their `to` members; never blocks.
+    fn send(&mut self, msgs: Vec<Message>);
+}
+
+/// A transport for a single member: there is nobody to talk to.
+pub struct NoPeers;
+
+impl Transport for NoPeers {
+    fn send(&mut self, msgs: Vec<Message>) {
+        if !msgs.is_empty() {
+            debug!(count = msgs.len(), "dropping raft messages: no peers");
+        }
+    }
+}
+
+struct PendingRead {
+    replies: Vec<oneshot::Sender<Result<u64, ProposeError>>>,
+    issued_tick: u64,
+}
+
+/// The raft task.
+pub struct RaftNode<S: StateMachine, T: Transport> {
+    raw: RawNode<LogStore>,
+    store: LogStore,
+    engine: Engine,
+    sm: S,
+    transport: T,
+    rx: mpsc::Receiver<Request>,
+    status_tx: watch::Sender<RaftStatus>,
+    applied_tx: watch::Sender<u64>,
+    config: RaftConfig,
+    waiting_for_leader: Vec<(Vec<u8>, oneshot::Sender<Result<(), ProposeError>>)>,
+    reads: HashMap<Vec<u8>, PendingRead>,
+    new_reads: Vec<oneshot::Sender<Result<u64, ProposeError>>>,
+    read_seq: u64,
+    ticks: u64,
+    leader: u64,
+}
+
+fn slog_logger() -> slog::Logger {
+    slog::Logger::root(SlogToTracing, slog::o!())
+}
+
+/// Forwards raft-rs's slog records to tracing.
+struct SlogToTracing;
+
+impl slog::Drain for SlogToTracing {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(&self, record: &slog::Record<'_>, _: &slog::OwnedKVList) -> Result<(), slog::Never> {
+        match record.level() {
+            slog::Level::Critical | slog::Level::Error => error!(target: "raft", "{}", record.msg()),
+            slog::Level::Warning => warn!(target: "raft", "{}", record.msg()),
+            slog::Level::Info => info!(target: "raft", "{}", record.msg()),
+            _ => debug!(target: "raft", "{}", record.msg()),
+        }
+        Ok(())
+    }
+}
+
+/// Errors that stop the node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// raft-rs refused its configuration or state.
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl<S: StateMachine, T: Transport> RaftNode<S, T> {
+    /// Creates the node and its handle. A brand-new log is bootstrapped with the initial voters.
+    ///
+    /// # Errors
+    /// Storage failure or a configuration raft-rs refuses.
+    pub fn new(
+        config: RaftConfig,
+        engine: Engine,
+        sm: S,
+        transport: T,
+    ) -> Result<(Self, RaftHandle), NodeError> {
+        let store = LogStore::open(engine.clone())?;
+        if store.is_empty() {
+            let mut cs = raft::prelude::ConfState::default();
+            cs.voters = config.initial_voters.clone();
+            let mut batch = RaftBatch::default();
+            store.set_conf_state(&cs, &mut batch);
+            store.write(batch)?;
+            engine.flush()?;
+        }
+        let heartbeat_ms = config.heartbeat.as_millis().max(1);
+        let election_ticks =
+            usize::try_from((config.election_timeout.as_millis() / heartbeat_ms).max(2)).unwrap_or(10);
+        let applied = sm.applied_index();
+        let raft_config = Config {
+            id: config.id,
+            election_tick: election_ticks,
+            heartbeat_tick: 1,
+            applied,
+            max_size_per_msg: 1024 * 1024,
+            max_inflight_msgs: 256,
+            pre_vote: true,
+            check_quorum: true,
+            ..Default::default()
+        };
+        raft_config.validate()?;
+        let raw = RawNode::new(&raft_config, store.clone(), &slog_logger())?;
+        let (tx, rx) = mpsc::channel(4096);
+        let status = RaftStatus { id: config.id, applied, ..Default::default() };
+        let (status_tx, status_rx) = watch::channel(status);
+        let (applied_tx, applied_rx) = watch::channel(applied);
+        let handle = RaftHandle { tx, status: status_rx, applied: applied_rx };
+        let node = Self {
+            raw,
+            store,
+            engine,
+            sm,
+            transport,
+            rx,
+            status_tx,
+            applied_tx,
+            config,
+            waiting_for_leader: Vec::new(),
+            reads: HashMap::new(),
+            new_reads: Vec::new(),
+            read_seq: 0,
+            ticks: 0,
+            leader: 0,
+        };
+        Ok((node, handle))
+    }
+
+    /// Runs until `shutdown` is cancelled or storage fails.
+    ///
+    /// # Errors
+    /// A storage failure (the member must stop).
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), NodeError> {
+        let voters = self.store.conf_state().voters;
+        if voters == [self.config.id] {
+            // A lone voter need not wait out an election timeout.
+            self.raw.campaign()?;
+        }
+        let mut ticker = tokio::time::interval(self.config.heartbeat);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                _ = ticker.tick() => self.tick(),
+                req = self.rx.recv() => {
+                    let Some(req) = req else { break };
+                    self.handle(req);
+                    // Group commit: take whatever else is queued before handling the Ready.
+                    for _ in 0..4096 {
+                        match self.rx.try_recv() {
+                            Ok(req) => self.handle(req),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            self.issue_reads();
+            self.on_ready()?;
+            self.update_leader();
+        }
+        self.fail_all(ProposeError::Stopped);
+        Ok(())
+    }
+
+    fn tick(&mut self) {
+        self.ticks += 1;
+        self.raw.tick();
+        // ReadIndex requests can be dropped silently (a new leader, no leader): re-issue old ones.
+        let election = self.raw.raft.election_timeout() as u64;
+        let stale: Vec<Vec<u8>> = self
+            .reads
+            .iter()
+            .filter(|(_, r)| self.ticks - r.issued_tick >= election)
+            .map(|(ctx, _)| ctx.clone())
+            .collect();
+        for ctx in stale {
+            if let Some(r) = self.reads.get_mut(&ctx) {
+                r.issued_tick = self.ticks;
+                if self.leader != 0 {
+                    self.raw.read_index(ctx);
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, req: Request) {
+        match req {
+            Request::Propose { data, ack } => self.propose(data, ack),
+            Request::ReadIndex { reply } => self.new_reads.push(reply),
+            Request::TransferLeader { to } => self.raw.transfer_leader(to),
+            Request::Step(msg) => {
+                if let Err(e) = self.raw.step(msg) {
+                    debug!(error = %e, "dropped raft message");
+                }
+            }
+        }
+    }
+
+    fn propose(&mut self, data: Vec<u8>, ack: oneshot::Sender<Result<(), ProposeError>>) {
+        if self.leader == 0 {
+            self.waiting_for_leader.push((data, ack));
+            return;
+        }
+        let result = self.raw.propose(Vec::new(), data).map_err(|_| ProposeError::NoLeader);
+        let _ = ack.send(result);
+    }
+
+    fn issue_reads(&mut self) {
+        if self.new_reads.is_empty() {
+            return;
+        }
+        self.read_seq += 1;
+        let ctx = self.read_seq.to_be_bytes().to_vec();
+        let replies = std::mem::take(&mut self.new_reads);
+        self.reads.insert(ctx.clone(), PendingRead { replies, issued_tick: self.ticks });
+        if self.leader != 0 {
+            self.raw.read_index(ctx);
+        }
+    }
+
+    fn update_leader(&mut self) {
+        let leader = self.raw.raft.leader_id;
+        let term = self.raw.raft.term;
+        if leader != self.leader {
+            self.leader = leader;
+            let is_self = self.raw.raft.state == StateRole::Leader;
+            info!(leader = format!("{leader:x}"), term, is_self, "raft leader changed");
+            self.sm.on_leader_change(leader, term, is_self);
+            if leader != 0 {
+                for (data, ack) in std::mem::take(&mut self.waiting_for_leader) {
+                    self.propose(data, ack);
+                }
+                let pending: Vec<Vec<u8>> = self.reads.keys().cloned().collect();
+                for ctx in pending {
+                    self.raw.read_index(ctx);
+                }
+            }
+        }
+        let hs = self.raw.raft.hard_state();
+        let status = RaftStatus {
+            id: self.config.id,
+            leader,
+            term,
+            commit: hs.commit,
+            applied: self.sm.applied_index(),
+            last_index: self.store.last_index(),
+        };
+        self.status_tx.send_if_modified(|s| {
+            if *s == status {
+                false
+            } else {
+                *s = status;
+                true
+            }
+        });
+    }
+
+    fn on_ready(&mut self) -> Result<(), NodeError> {
+        if !self.raw.has_ready() {
+            return Ok(());
+        }
+        let mut ready = self.raw.ready();
+        if !ready.messages().is_empty() {
+            self.transport.send(ready.take_messages());
+        }
+        if !ready.snapshot().is_empty() {
+            // Installing a snapshot from the leader is the cluster's business (peer transport).
+            let mut batch = RaftBatch::default();
+            self.store.apply_snapshot(ready.snapshot(), &mut batch);
+            self.store.write(batch)?;
+        }
+        for rs in ready.take_read_states() {
+            if let Some(pending) = self.reads.remove(&rs.request_ctx) {
+                for reply in pending.replies {
+                    let _ = reply.send(Ok(rs.index));
+                }
+            }
+        }
+        let committed = ready.take_committed_entries();
+        self.apply(committed)?;
+        let mut batch = RaftBatch::default();
+        let mut wrote = false;
+        if !ready.entries().is_empty() {
+            self.store.append(ready.entries(), &mut batch);
+            wrote = true;
+        }
+        if let Some(hs) = ready.hs() {
+            self.store.set_hard_state(hs, &mut batch);
+            wrote = true;
+        }
+        if wrote {
+            self.store.write(batch)?;
+            // Durable before anything that depends on it is sent or acknowledged.
+            self.engine.flush()?;
+        }
+        if !ready.persisted_messages().is_empty() {
+            self.transport.send(ready.take_persisted_messages());
+        }
+        let mut light = self.raw.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            let mut batch = RaftBatch::default();
+            self.store.set_commit(commit, &mut batch);
+            self.store.write(batch)?;
+        }
+        self.transport.send(light.take_messages());
+        let committed = light.take_committed_entries();
+        self.apply(committed)?;
+        self.raw.advance_apply();
+        self.maybe_compact_log()?;
+        Ok(())
+    }
+
+    fn apply(&mut self, entries: Vec<Entry>) -> Result<(), NodeError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut out = Vec::with_capacity(entries.len());
+        for mut e in entries {
+            match e.get_entry_type() {
+                EntryType::EntryNormal => out.push(Committed::Normal {
+                    index: e.index,
+                    term: e.term,
+                    data: e.take_data().to_vec(),
+                }),
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    let cc = decode_conf_change(&e);
+                    let cs = self.raw.apply_conf_change(&cc)?;
+                    let mut batch = RaftBatch::default();
+                    self.store.set_conf_state(&cs, &mut batch);
+                    self.store.write(batch)?;
+                    let changes = cc
+                        .changes
+                        .iter()
+                        .map(|c| match c.get_change_type() {
+                            ConfChangeType::AddNode => MemberChange::AddVoter(c.node_id),
+                            ConfChangeType::AddLearnerNode => MemberChange::AddLearner(c.node_id),
+                            ConfChangeType::RemoveNode => MemberChange::Remove(c.node_id),
+                        })
+                        .collect();
+                    out.push(Committed::ConfChange {
+                        index: e.index,
+                        term: e.term,
+                        changes,
+                        context: cc.context.to_vec(),
+                    });
+                }
+            }
+        }
+        self.sm.apply(out)?;
+        let _ = self.applied_tx.send(self.sm.applied_index());
+        Ok(())
+    }
+
+    fn maybe_compact_log(&mut self) -> Result<(), NodeError> {
+        let applied = self.sm.applied_index();
+        let snap = self.store.snapshot_index();
+        if applied.saturating_sub(snap) <= self.config.snapshot_count.max(1) {
+            return Ok(());
+        }
+        // Keep a tail for followers that are slightly behind (etcd keeps 5000 entries).
+        let keep = 5000u64.min(self.config.snapshot_count);
+        let upto = applied.saturating_sub(keep);
+        if upto > snap {
+            let mut batch = RaftBatch::default();
+            self.store.compact(upto, &mut batch);
+            self.store.write(batch)?;
+            debug!(upto, "raft log compacted");
+        }
+        Ok(())
+    }
+
+    fn fail_all(&mut self, err: ProposeError) {
+        for (_, ack) in self.waiting_for_leader.drain(..) {
+            let _ = ack.send(Err(err.clone()));
+        }
+        for (_, r) in self.reads.drain() {
+            for reply in r.replies {
+                let _ = reply.send(Err(err.clone()));
+            }
+        }
+        for reply in self.new_reads.drain(..) {
+            let _ = reply.send(Err(err.clone()));
+        }
+    }
+}
+
+fn decode_conf_change(e: &Entry) -> ConfChangeV2 {
+    use protobuf::Message as _;
+    use raft::prelude::{ConfChange, ConfChangeSingle};
+    let mut v2 = ConfChangeV2::default();
+    if e.get_entry_type() == EntryType::EntryConfChangeV2 {
+        if v2.merge_from_bytes(e.get_data()).is_ok() {
+            return v2;
+        }
+        return ConfChangeV2::default();
+    }
+    let mut cc = ConfChange::default();
+    if cc.merge_from_bytes(e.get_data()).is_ok() {
+        let mut single = ConfChangeSingle::default();
+        single.set_change_type(cc.get_change_type());
+        single.node_id = cc.node_id;
+        v2.mut_changes().push(single);
+        v2.context = cc.context;
+    }
+    v2
+}

@@ -1,0 +1,78 @@
+//! One client listener: accepts connections and serves gRPC and HTTP/1.1 + HTTP/2 on each.
+
+use std::sync::Arc;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use crate::api::cluster::ClusterService;
+use crate::api::core::GRPC_OVERHEAD_BYTES;
+use crate::api::kv::KvService;
+use crate::api::lease::LeaseService;
+use crate::api::maintenance::MaintenanceService;
+use crate::api::watch::WatchService;
+use crate::api::{ApiError, Core};
+use crate::proto::etcdserverpb::cluster_server::ClusterServer;
+use crate::proto::etcdserverpb::kv_server::KvServer;
+use crate::proto::etcdserverpb::lease_server::LeaseServer;
+use crate::proto::etcdserverpb::maintenance_server::MaintenanceServer;
+use crate::proto::etcdserverpb::watch_server::WatchServer;
+
+/// The gRPC services and HTTP endpoints of the client port as one router.
+pub fn router(
+    core: Arc<Core>,
+    snapshot: Arc<dyn Fn(&Core) -> Result<Vec<u8>, ApiError> + Send + Sync>,
+) -> axum::Router {
+    let max = core.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
+    let grpc = tonic::service::Routes::new(KvServer::new(KvService::new(core.clone())).max_decoding_message_size(max))
+        .add_service(WatchServer::new(WatchService::new(core.clone())).max_decoding_message_size(max))
+        .add_service(LeaseServer::new(LeaseService::new(core.clone())).max_decoding_message_size(max))
+        .add_service(ClusterServer::new(ClusterService::new(core.clone())).max_decoding_message_size(max))
+        .add_service(
+            MaintenanceServer::new(MaintenanceService::new(core.clone(), snapshot))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(usize::MAX),
+        );
+    let grpc = crate::api::lock::add_services(grpc, core.clone(), max);
+    grpc.prepare().into_axum_router().merge(crate::http::routes(core))
+}
+
+/// Accepts connections until `shutdown`.
+pub async fn serve(listener: TcpListener, router: axum::Router, shutdown: CancellationToken, tracker: TaskTracker) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let builder = Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                res = conn.as_mut() => {
+                    if let Err(e) = res {
+                        debug!(peer = %peer, error = %e, "connection ended with an error");
+                    }
+                }
+                () = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn).await;
+                }
+            }
+        });
+    }
+}
