@@ -10,5 +10,7 @@ pub mod apply;
 pub mod api;
 pub mod http;
 pub mod compactor;
+pub mod config;
+pub mod pki;
 pub mod server;
 pub mod snapshot;
