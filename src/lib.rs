@@ -1,16 +1,18 @@
 //! kvd: an etcd-compatible key-value server.
-pub mod mvcc;
-pub mod proto;
-pub mod storage;
-pub mod lease;
-pub mod raft;
-pub mod cluster;
-pub mod watch;
-pub mod apply;
 pub mod api;
-pub mod http;
+pub mod apply;
+pub mod bbolt;
+pub mod cluster;
 pub mod compactor;
 pub mod config;
+pub mod etcd_snapshot;
+pub mod http;
+pub mod lease;
+pub mod mvcc;
 pub mod pki;
+pub mod proto;
+pub mod raft;
 pub mod server;
 pub mod snapshot;
+pub mod storage;
+pub mod watch;

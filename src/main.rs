@@ -20,7 +20,10 @@ fn main() -> ExitCode {
     if args.first().and_then(|a| a.to_str()) == Some("pki") {
         return exit(kvd::pki::run(args[1..].to_vec()));
     }
-    let env: Vec<(String, String)> = std::env::vars().collect();
+    // Non-UTF-8 variables cannot be etcd settings; skip them instead of panicking.
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
     match config::load(&args, &env) {
         Err(e) => {
             eprintln!("{e}");
@@ -74,7 +77,9 @@ fn init_tracing(cfg: &Config) {
 
 /// Resolves a listen URL's host to one socket address (`localhost` -> 127.0.0.1, as etcd binds).
 fn resolve(url: &config::ListenUrl) -> anyhow::Result<SocketAddr> {
-    let bind = url.bind_address().ok_or_else(|| anyhow!("{url}: unix sockets are not supported yet"))?;
+    let bind = url
+        .bind_address()
+        .ok_or_else(|| anyhow!("{url}: unix sockets are not supported yet"))?;
     let addrs: Vec<SocketAddr> = bind
         .to_socket_addrs()
         .with_context(|| format!("cannot resolve listen URL {url}"))?
@@ -91,7 +96,9 @@ fn options(cfg: &Config) -> anyhow::Result<Options> {
     let mut listen_client = Vec::new();
     for url in &cfg.listen_client_urls {
         if url.is_tls() {
-            bail!("--listen-client-urls {url}: TLS listeners are not supported by this kvd build yet");
+            bail!(
+                "--listen-client-urls {url}: TLS listeners are not supported by this kvd build yet"
+            );
         }
         listen_client.push(resolve(url)?);
     }
@@ -114,14 +121,19 @@ fn options(cfg: &Config) -> anyhow::Result<Options> {
         },
         auto_compaction: cfg.auto_compaction.map(|a| match a {
             config::AutoCompaction::Periodic(d) => AutoCompaction::Periodic(d),
-            config::AutoCompaction::Revision(n) => AutoCompaction::Revision(i64::try_from(n).unwrap_or(i64::MAX)),
+            config::AutoCompaction::Revision(n) => {
+                AutoCompaction::Revision(i64::try_from(n).unwrap_or(i64::MAX))
+            }
         }),
     })
 }
 
 fn run(cfg: Config) -> anyhow::Result<()> {
     let opts = options(&cfg)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("tokio runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
     runtime.block_on(async move {
         let handle = server::start(opts).await?;
         let stopped = handle.stopped();

@@ -25,3 +25,6 @@ pub mod v3electionpb {
 pub mod kvdpb {
     tonic::include_proto!("kvdpb");
 }
+
+/// The encoded `FileDescriptorSet` of every package above (for protobuf-JSON mapping).
+pub const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));

@@ -20,8 +20,8 @@ use crate::cluster::{Member, Membership};
 use crate::lease::{LeaseError, Lessor};
 use crate::mvcc::{self, Event, MvccError, MvccStore, WriteTxn};
 use crate::proto::etcdserverpb::{
-    alarm_request::AlarmAction, AlarmMember, AlarmResponse, CompactionResponse,
-    LeaseGrantResponse, LeaseRevokeResponse, ResponseHeader, TxnRequest,
+    alarm_request::AlarmAction, AlarmMember, AlarmResponse, CompactionResponse, LeaseGrantResponse,
+    LeaseRevokeResponse, ResponseHeader, TxnRequest,
 };
 use crate::proto::kvdpb::{command::Op, Command};
 use crate::raft::{Committed, StateMachine};
@@ -94,7 +94,10 @@ impl SharedState {
     pub fn load(engine: &Engine, min_lease_ttl: i64) -> Result<Self, StorageError> {
         let store = MvccStore::open(engine.clone()).map_err(|e| match e {
             MvccError::Storage(s) => s,
-            other => StorageError::Corrupt { what: "mvcc".into(), detail: other.to_string() },
+            other => StorageError::Corrupt {
+                what: "mvcc".into(),
+                detail: other.to_string(),
+            },
         })?;
         let mut lessor = Lessor::new(min_lease_ttl);
         for (k, v) in engine.state_scan_prefix(LEASE_PREFIX)? {
@@ -105,9 +108,13 @@ impl SharedState {
             }
         }
         // Attachments are not stored separately: every live key names its lease.
-        let (all, _) = store
-            .range_at(b"", b"\0", 0, 0, false)
-            .map_err(|e| StorageError::Corrupt { what: "mvcc".into(), detail: e.to_string() })?;
+        let (all, _) =
+            store
+                .range_at(b"", b"\0", 0, 0, false)
+                .map_err(|e| StorageError::Corrupt {
+                    what: "mvcc".into(),
+                    detail: e.to_string(),
+                })?;
         for kv in all.iter().filter(|kv| kv.lease != 0) {
             lessor.attach(&kv.key, 0, kv.lease);
         }
@@ -144,11 +151,13 @@ impl Applier {
         engine: Engine,
         leader_tx: tokio::sync::watch::Sender<(u64, u64, bool)>,
     ) -> Result<Self, StorageError> {
-        let applied_index = engine
-            .state_get(APPLIED_INDEX)?
-            .and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0);
-        Ok(Self { state, engine, applied_index, leader_tx })
+        let applied_index = read_applied_index(&engine)?;
+        Ok(Self {
+            state,
+            engine,
+            applied_index,
+            leader_tx,
+        })
     }
 
     fn apply_command(
@@ -158,17 +167,24 @@ impl Applier {
         events: &mut Vec<(i64, Vec<Event>)>,
         cmd: Command,
     ) -> Result<ApplyResult, StorageError> {
-        let Some(op) = cmd.op else { return Ok(Ok(ApplyResponse::Empty)) };
+        let Some(op) = cmd.op else {
+            return Ok(Ok(ApplyResponse::Empty));
+        };
         let outcome = match op {
             Op::Put(p) => {
                 if p.lease != 0 && !p.ignore_lease && !self.state.lessor.lock().exists(p.lease) {
-                    return Ok(Err(ApplyError::Mvcc(MvccError::LeaseNotFound.to_string(), MvccKind::LeaseNotFound)));
+                    return Ok(Err(ApplyError::Mvcc(
+                        MvccError::LeaseNotFound.to_string(),
+                        MvccKind::LeaseNotFound,
+                    )));
                 }
-                self.write(mvcc, batch, events, |txn| mvcc::put(txn, &p).map(ApplyResponse::Put))?
+                self.write(mvcc, batch, events, |txn| {
+                    mvcc::put(txn, &p).map(ApplyResponse::Put)
+                })?
             }
-            Op::DeleteRange(d) => {
-                self.write(mvcc, batch, events, |txn| mvcc::delete_range(txn, &d).map(ApplyResponse::DeleteRange))?
-            }
+            Op::DeleteRange(d) => self.write(mvcc, batch, events, |txn| {
+                mvcc::delete_range(txn, &d).map(ApplyResponse::DeleteRange)
+            })?,
             Op::Txn(t) => self.apply_txn(mvcc, batch, events, &t)?,
             Op::Compaction(c) => match mvcc.compact(c.revision, batch) {
                 Ok(()) => Ok(ApplyResponse::Compaction(CompactionResponse {
@@ -201,7 +217,9 @@ impl Applier {
                             for k in &keys {
                                 txn.delete_range(k, b"")?;
                             }
-                            Ok(ApplyResponse::LeaseRevoke(LeaseRevokeResponse { header: None }))
+                            Ok(ApplyResponse::LeaseRevoke(LeaseRevokeResponse {
+                                header: None,
+                            }))
                         })?
                     }
                     Err(e) => Err(ApplyError::Lease(e)),
@@ -210,12 +228,19 @@ impl Applier {
             Op::Alarm(a) => {
                 let mut alarms = self.state.alarms.write();
                 let action = AlarmAction::try_from(a.action).unwrap_or(AlarmAction::Get);
-                let member = AlarmMember { member_id: a.member_id, alarm: a.alarm };
+                let member = AlarmMember {
+                    member_id: a.member_id,
+                    alarm: a.alarm,
+                };
                 let list = match action {
                     AlarmAction::Get => alarms.list(),
                     AlarmAction::Activate => {
                         if alarms.activate(member.clone(), batch) {
-                            warn!(alarm = a.alarm, member = format!("{:x}", a.member_id), "alarm raised");
+                            warn!(
+                                alarm = a.alarm,
+                                member = format!("{:x}", a.member_id),
+                                "alarm raised"
+                            );
                         }
                         vec![member]
                     }
@@ -228,12 +253,19 @@ impl Applier {
                         }
                     }
                 };
-                Ok(ApplyResponse::Alarm(AlarmResponse { header: header(mvcc.current_rev()), alarms: list }))
+                Ok(ApplyResponse::Alarm(AlarmResponse {
+                    header: header(mvcc.current_rev()),
+                    alarms: list,
+                }))
             }
             Op::MemberAttributes(attrs) => {
                 let mut membership = self.state.membership.write();
                 if let Some(m) = membership.members.get(&attrs.member_id).cloned() {
-                    let updated = Member { name: attrs.name, client_urls: attrs.client_urls, ..m };
+                    let updated = Member {
+                        name: attrs.name,
+                        client_urls: attrs.client_urls,
+                        ..m
+                    };
                     membership.upsert(updated, batch);
                 }
                 Ok(ApplyResponse::Empty)
@@ -292,8 +324,22 @@ impl Applier {
     }
 }
 
+/// The applied index stored with the state (consistent with it while the MVCC lock is held).
+///
+/// # Errors
+/// Storage failure.
+pub fn read_applied_index(engine: &Engine) -> Result<u64, StorageError> {
+    Ok(engine
+        .state_get(APPLIED_INDEX)?
+        .and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes))
+        .unwrap_or(0))
+}
+
 fn header(revision: i64) -> Option<ResponseHeader> {
-    Some(ResponseHeader { revision, ..Default::default() })
+    Some(ResponseHeader {
+        revision,
+        ..Default::default()
+    })
 }
 
 fn lease_key(id: i64) -> Vec<u8> {
@@ -325,7 +371,8 @@ impl StateMachine for Applier {
                     Committed::Normal { data, .. } => match Command::decode(data.as_slice()) {
                         Ok(cmd) => {
                             let id = cmd.id;
-                            let result = self.apply_command(&mut mvcc, &mut batch, &mut events, cmd)?;
+                            let result =
+                                self.apply_command(&mut mvcc, &mut batch, &mut events, cmd)?;
                             if id != 0 {
                                 results.push((id, result));
                             }

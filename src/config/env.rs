@@ -55,7 +55,10 @@ pub(crate) fn config_file(env: &[(String, String)]) -> Option<&str> {
 /// then not used, and kvd warns with etcd's words (etcd 3.4 makes this fatal; kvd lets the
 /// flag win). `ETCD_CONFIG_FILE` is left to the caller; `ETCD_VERSION` is ignored (Docker
 /// images often set it to a version string, which made etcd 3.4 refuse to start).
-pub(crate) fn read(env: &[(String, String)], on_command_line: impl Fn(&str) -> bool) -> EnvSettings {
+pub(crate) fn read(
+    env: &[(String, String)],
+    on_command_line: impl Fn(&str) -> bool,
+) -> EnvSettings {
     let mut out = EnvSettings::default();
     for (var, value) in env {
         if !var.starts_with(PREFIX) || var == CONFIG_FILE_VAR || var == "ETCD_VERSION" {
@@ -114,7 +117,11 @@ pub(crate) fn ignored_by_config_file(env: &[(String, String)], file: &str) -> Ve
 fn unknown(var: &str, value: &str) -> Warning {
     let mut message = format!("unrecognized environment variable {var}={value}");
     let names: Vec<String> = flags::suggestable_flags()
-        .map(|name| flags::flag_spec(name).map(Spec::env_name).unwrap_or_default())
+        .map(|name| {
+            flags::flag_spec(name)
+                .map(Spec::env_name)
+                .unwrap_or_default()
+        })
         .collect();
     if let Some(near) = suggest::nearest(var, names.iter().map(String::as_str)) {
         message.push_str(&format!(" (did you mean {near}?)"));
@@ -170,7 +177,9 @@ mod tests {
 
     #[test]
     fn unknown_variables_are_warned_about() {
-        let read = read(&env(&[("ETCD_DATADIR", "/d"), ("ETCD_FOO", "x")]), |_| false);
+        let read = read(&env(&[("ETCD_DATADIR", "/d"), ("ETCD_FOO", "x")]), |_| {
+            false
+        });
         assert!(read.values.is_empty());
         assert_eq!(
             read.warnings[0].message(),
@@ -198,10 +207,17 @@ mod tests {
 
     #[test]
     fn config_file_variable() {
-        assert_eq!(config_file(&env(&[("ETCD_CONFIG_FILE", "c.yaml")])), Some("c.yaml"));
+        assert_eq!(
+            config_file(&env(&[("ETCD_CONFIG_FILE", "c.yaml")])),
+            Some("c.yaml")
+        );
         assert_eq!(config_file(&env(&[("ETCD_CONFIG_FILE", "")])), None);
         let warnings = ignored_by_config_file(
-            &env(&[("ETCD_CERT_FILE", "a"), ("ETCD_CONFIG_FILE", "c.yaml"), ("HOME", "/")]),
+            &env(&[
+                ("ETCD_CERT_FILE", "a"),
+                ("ETCD_CONFIG_FILE", "c.yaml"),
+                ("HOME", "/"),
+            ]),
             "c.yaml",
         );
         assert_eq!(warnings.len(), 1);

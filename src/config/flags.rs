@@ -197,17 +197,22 @@ const fn f(
 
 /// An etcd flag that was already ignored by etcd 3.4.
 const fn legacy(name: &'static str) -> Spec {
-    f(name, Kind::Bool, "", Section::Hidden, "").yaml(Yaml::None).status(Status::Legacy)
+    f(name, Kind::Bool, "", Section::Hidden, "")
+        .yaml(Yaml::None)
+        .status(Status::Legacy)
 }
 
 use Kind::{Bool, Duration, Int, List, Str, Uint, Urls};
-use Section::{Auth, Clustering, Experimental, Logging, Member, Monitoring, Proxy, Security, Unsafe};
+use Section::{
+    Auth, Clustering, Experimental, Logging, Member, Monitoring, Proxy, Security, Unsafe,
+};
 
 const NO_V2: &str = "kvd serves only the v3 API";
 const NO_BOLT: &str = "kvd does not store data in bbolt, WAL and snapshot files";
 const NO_PROXY: &str = "kvd has no v2 proxy";
 
-/// Every setting kvd knows, in help-text order.
+/// Every setting kvd knows, in help-text order. One row per setting, so not reformatted.
+#[rustfmt::skip]
 pub(crate) const SPECS: &[Spec] = &[
     f("config-file", Str, "", Section::Hidden, "Path to the server configuration file. Note that if a configuration file is provided, other command line flags and environment variables will be ignored.").yaml(Yaml::None),
     // Member
@@ -440,7 +445,12 @@ pub(crate) fn parse_args(args: &[OsString]) -> ParsedArgs {
         }
         let Some(spec) = flag_spec(name) else {
             out.problems.push(unknown_flag(name));
-            if inline.is_none() && args.get(i).and_then(|a| a.to_str()).is_some_and(|a| !a.starts_with('-')) {
+            if inline.is_none()
+                && args
+                    .get(i)
+                    .and_then(|a| a.to_str())
+                    .is_some_and(|a| !a.starts_with('-'))
+            {
                 i += 1;
             }
             continue;
@@ -476,9 +486,8 @@ pub(crate) fn parse_args(args: &[OsString]) -> ParsedArgs {
                             next.to_string_lossy().into_owned()
                         }
                         None => {
-                            out.problems.push(Problem::usage(format!(
-                                "flag needs an argument: -{name}"
-                            )));
+                            out.problems
+                                .push(Problem::usage(format!("flag needs an argument: -{name}")));
                             continue;
                         }
                     },
@@ -597,7 +606,10 @@ mod tests {
             "'true' is not a valid flag (boolean flags take their value after '=': --client-cert-auth=true)"
         );
         assert!(!parsed.problems[0].is_usage());
-        assert_eq!(values(&parsed), vec![("client-cert-auth", "true"), ("name", "a")]);
+        assert_eq!(
+            values(&parsed),
+            vec![("client-cert-auth", "true"), ("name", "a")]
+        );
     }
 
     #[test]
@@ -622,7 +634,13 @@ mod tests {
 
     #[test]
     fn unknown_flags_are_reported_with_etcds_text_and_a_suggestion() {
-        let parsed = parse_args(&args(&["--ca-fil", "ca.crt", "-advertise-client-url=x", "--name", "n"]));
+        let parsed = parse_args(&args(&[
+            "--ca-fil",
+            "ca.crt",
+            "-advertise-client-url=x",
+            "--name",
+            "n",
+        ]));
         let messages: Vec<&str> = parsed.problems.iter().map(Problem::message).collect();
         assert_eq!(
             messages,
@@ -665,7 +683,9 @@ mod tests {
         );
         let parsed = parse_args(&args(&["--name", "a", "--", "b"]));
         assert_eq!(parsed.problems[0].message(), "'b' is not a valid flag");
-        assert!(parse_args(&args(&["--name", "a", "--"])).problems.is_empty());
+        assert!(parse_args(&args(&["--name", "a", "--"]))
+            .problems
+            .is_empty());
     }
 
     #[test]

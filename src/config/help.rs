@@ -5,7 +5,7 @@
 //! description, grouped as etcd groups them, with notes for flags kvd accepts but does not
 //! act on.
 
-use super::flags::{Since, Spec, Status, SPECS, Section};
+use super::flags::{Section, Since, Spec, Status, SPECS};
 
 /// The usage lines printed before the flags.
 const USAGE: &str = "\
@@ -51,7 +51,9 @@ fn push_flag(out: &mut String, spec: &Spec) {
     };
     out.push_str(&format!("  --{}{default}\n    {}\n", spec.name, spec.help));
     let note = match spec.status {
-        Status::Inert(why) => Some(format!("[accepted for etcd compatibility, no effect: {why}]")),
+        Status::Inert(why) => Some(format!(
+            "[accepted for etcd compatibility, no effect: {why}]"
+        )),
         Status::Unsupported(why) => Some(format!("[not supported: {why}]")),
         Status::Deprecated(instead) => Some(format!("[deprecated: use {instead}]")),
         Status::Used | Status::Legacy => None,
@@ -75,7 +77,12 @@ mod tests {
         for spec in SPECS {
             let line = format!("\n  --{} ", spec.name);
             let shown = spec.flag && spec.section != Section::Hidden;
-            assert_eq!(text.matches(&line).count(), usize::from(shown), "{}", spec.name);
+            assert_eq!(
+                text.matches(&line).count(),
+                usize::from(shown),
+                "{}",
+                spec.name
+            );
         }
         assert!(text.contains("  --name 'default'\n    Human-readable name for this member.\n"));
         assert!(text.contains("  --data-dir '${name}.etcd'\n"));

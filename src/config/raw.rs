@@ -97,7 +97,10 @@ impl Walk<'_> {
             };
             match key {
                 CLIENT_BLOCK | PEER_BLOCK => self.block(key, value),
-                _ => match flags::SPECS.iter().find(|s| matches!(s.yaml, Yaml::Top(k) if k == key)) {
+                _ => match flags::SPECS
+                    .iter()
+                    .find(|s| matches!(s.yaml, Yaml::Top(k) if k == key))
+                {
                     Some(spec) => self.value(spec, key.to_string(), value),
                     None => self.unknown_top(key),
                 },
@@ -294,7 +297,11 @@ peer-transport-security:
             values(&s),
             vec![
                 ("name", RawValue::Text("n1".into()), "name"),
-                ("heartbeat-interval", RawValue::Number("100".into()), "heartbeat-interval"),
+                (
+                    "heartbeat-interval",
+                    RawValue::Number("100".into()),
+                    "heartbeat-interval"
+                ),
                 (
                     "initial-election-tick-advance",
                     RawValue::Bool(false),
@@ -313,7 +320,11 @@ peer-transport-security:
                     ]),
                     "listen-peer-urls"
                 ),
-                ("log-outputs", RawValue::List(vec!["stderr".into()]), "log-outputs"),
+                (
+                    "log-outputs",
+                    RawValue::List(vec!["stderr".into()]),
+                    "log-outputs"
+                ),
                 (
                     "cert-file",
                     RawValue::Text("certs/server.crt".into()),
@@ -371,9 +382,14 @@ client-transport-security:
         let problems = parse("name: a\n  bad: [\n", "c.yaml").unwrap_err();
         assert_eq!(problems.len(), 1);
         let m = problems[0].message();
-        assert!(m.starts_with("c.yaml: invalid YAML (line 2, column 6): "), "{m}");
+        assert!(
+            m.starts_with("c.yaml: invalid YAML (line 2, column 6): "),
+            "{m}"
+        );
         let problems = parse("name: a\nname: b\n", "c.yaml").unwrap_err();
-        assert!(problems[0].message().contains("duplicate entry with key \"name\""));
+        assert!(problems[0]
+            .message()
+            .contains("duplicate entry with key \"name\""));
     }
 
     #[test]
@@ -398,7 +414,10 @@ listen-client-urls: [[a]]
     #[test]
     fn empty_and_non_mapping_documents() {
         assert!(parse("", "c.yaml").unwrap().values.is_empty());
-        assert!(parse("# only a comment\n", "c.yaml").unwrap().values.is_empty());
+        assert!(parse("# only a comment\n", "c.yaml")
+            .unwrap()
+            .values
+            .is_empty());
         let problems = parse("- a\n", "c.yaml").unwrap_err();
         assert_eq!(
             problems[0].message(),
@@ -412,7 +431,10 @@ listen-client-urls: [[a]]
         let path = dir.path().join("missing.yaml");
         let problems = load_file(&path).unwrap_err();
         let m = problems[0].message();
-        assert!(m.starts_with(&format!("cannot read configuration file {}: ", path.display())));
+        assert!(m.starts_with(&format!(
+            "cannot read configuration file {}: ",
+            path.display()
+        )));
         assert!(m.contains("No such file or directory"), "{m}");
     }
 }

@@ -123,6 +123,7 @@ pub(crate) enum Cipher {
 }
 
 /// Every cipher-suite name etcd 3.4 (Go 1.19) accepts, and what kvd does with it.
+#[rustfmt::skip]
 const CIPHER_SUITES: &[(&str, Cipher)] = &[
     ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", Cipher::Tls12("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256")),
     ("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", Cipher::Tls12("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384")),
@@ -185,7 +186,9 @@ mod tests {
             TlsVersion::parse("TLS12").unwrap_err(),
             "unexpected TLS version \"TLS12\" (must be one of: TLS1.2, TLS1.3)"
         );
-        assert!(TlsVersion::parse("TLS1.0").unwrap_err().contains("only TLS1.2 and TLS1.3"));
+        assert!(TlsVersion::parse("TLS1.0")
+            .unwrap_err()
+            .contains("only TLS1.2 and TLS1.3"));
         assert!(TlsVersion::Tls12 < TlsVersion::Tls13);
     }
 
@@ -195,8 +198,14 @@ mod tests {
             cipher("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305"),
             Some(Cipher::Tls12("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"))
         );
-        assert_eq!(cipher("TLS_RSA_WITH_RC4_128_SHA"), Some(Cipher::NotImplemented));
-        assert_eq!(cipher("TLS_AES_128_GCM_SHA256"), Some(Cipher::Tls13("TLS_AES_128_GCM_SHA256")));
+        assert_eq!(
+            cipher("TLS_RSA_WITH_RC4_128_SHA"),
+            Some(Cipher::NotImplemented)
+        );
+        assert_eq!(
+            cipher("TLS_AES_128_GCM_SHA256"),
+            Some(Cipher::Tls13("TLS_AES_128_GCM_SHA256"))
+        );
         assert_eq!(cipher("tls_ecdhe_rsa_with_aes_128_gcm_sha256"), None);
         assert_eq!(implemented_tls12_suites().len(), 6);
     }

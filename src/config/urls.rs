@@ -171,8 +171,8 @@ fn parse_url(input: &str) -> Result<ParsedUrl, UrlError> {
         // user:password@host is not a listen or advertise address.
         return Err(UrlError::HostPort(trimmed.to_string()));
     }
-    let (host, port_text) = split_host_port(authority)
-        .ok_or_else(|| UrlError::HostPort(trimmed.to_string()))?;
+    let (host, port_text) =
+        split_host_port(authority).ok_or_else(|| UrlError::HostPort(trimmed.to_string()))?;
     if port_text.is_empty() || !port_text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(UrlError::Port(trimmed.to_string()));
     }
@@ -243,10 +243,17 @@ pub(crate) fn parse_advertise_url(input: &str) -> Result<String, UrlError> {
     Ok(parsed.canonical)
 }
 
-/// True when `url`'s host is an IP literal (so two URLs that differ cannot name the same
-/// address); false for DNS names such as `localhost`, or for unparsable URLs.
-pub(crate) fn has_ip_host(url: &str) -> bool {
-    parse_url(url).is_ok_and(|p| p.host.parse::<IpAddr>().is_ok())
+/// True when two advertised URLs might reach the same address once host names are
+/// resolved: same scheme and port, and the hosts are equal or one of them is a name (two
+/// different IP literals never match). Unparsable URLs never match.
+pub(crate) fn may_match(a: &str, b: &str) -> bool {
+    let (Ok(a), Ok(b)) = (parse_url(a), parse_url(b)) else {
+        return false;
+    };
+    let is_ip = |h: &str| h.parse::<IpAddr>().is_ok();
+    a.scheme == b.scheme
+        && a.port == b.port
+        && (a.host == b.host || !is_ip(&a.host) || !is_ip(&b.host))
 }
 
 /// One problem in an `initial-cluster` value.
@@ -269,7 +276,9 @@ pub(crate) enum ClusterError {
 ///
 /// Empty entries are skipped, as etcd does. Returns the pairs in the order written, each URL
 /// in the form [`parse_advertise_url`] returns, or every entry that is wrong.
-pub(crate) fn parse_initial_cluster(input: &str) -> Result<Vec<(String, String)>, Vec<ClusterError>> {
+pub(crate) fn parse_initial_cluster(
+    input: &str,
+) -> Result<Vec<(String, String)>, Vec<ClusterError>> {
     let mut members = Vec::new();
     let mut errors = Vec::new();
     for entry in input.split(',') {
@@ -346,39 +355,74 @@ mod tests {
     #[test]
     fn refuses_what_etcd_refuses_with_etcds_words() {
         assert_eq!(
-            parse_listen_url("ftp://127.0.0.1:2379").unwrap_err().to_string(),
+            parse_listen_url("ftp://127.0.0.1:2379")
+                .unwrap_err()
+                .to_string(),
             "URL scheme must be http, https, unix, or unixs: ftp://127.0.0.1:2379"
         );
         assert_eq!(
-            parse_listen_url("http://127.0.0.1").unwrap_err().to_string(),
+            parse_listen_url("http://127.0.0.1")
+                .unwrap_err()
+                .to_string(),
             "URL address does not have the form \"host:port\": http://127.0.0.1"
         );
         assert_eq!(
-            parse_listen_url("http://127.0.0.1:2379/foo").unwrap_err().to_string(),
+            parse_listen_url("http://127.0.0.1:2379/foo")
+                .unwrap_err()
+                .to_string(),
             "URL must not contain a path: http://127.0.0.1:2379/foo"
         );
         assert_eq!(
-            parse_listen_url("http://example.com:2379").unwrap_err().to_string(),
+            parse_listen_url("http://example.com:2379")
+                .unwrap_err()
+                .to_string(),
             "expected IP in URL for binding (http://example.com:2379)"
         );
         assert_eq!(
             parse_advertise_url("http://:2379").unwrap_err().to_string(),
             "unexpected empty host (http://:2379)"
         );
-        assert!(matches!(parse_listen_url("127.0.0.1:2379"), Err(UrlError::Scheme(_))));
+        assert!(matches!(
+            parse_listen_url("127.0.0.1:2379"),
+            Err(UrlError::Scheme(_))
+        ));
         assert!(matches!(parse_listen_url(""), Err(UrlError::Scheme(_))));
-        assert!(matches!(parse_listen_url("http://1.2.3.4:2379/"), Err(UrlError::Path(_))));
-        assert!(matches!(parse_listen_url("http://1.2.3.4:2379?a=b"), Err(UrlError::Path(_))));
+        assert!(matches!(
+            parse_listen_url("http://1.2.3.4:2379/"),
+            Err(UrlError::Path(_))
+        ));
+        assert!(matches!(
+            parse_listen_url("http://1.2.3.4:2379?a=b"),
+            Err(UrlError::Path(_))
+        ));
     }
 
     #[test]
     fn refuses_bad_ports_and_hosts() {
-        assert!(matches!(parse_listen_url("http://127.0.0.1:99999"), Err(UrlError::Port(_))));
-        assert!(matches!(parse_listen_url("http://127.0.0.1:"), Err(UrlError::Port(_))));
-        assert!(matches!(parse_listen_url("http://127.0.0.1:ab"), Err(UrlError::Port(_))));
-        assert!(matches!(parse_listen_url("http://::1:2379"), Err(UrlError::HostPort(_))));
-        assert!(matches!(parse_advertise_url("http://a b:2379"), Err(UrlError::Host(_))));
-        assert!(matches!(parse_advertise_url("http://u@h:1"), Err(UrlError::HostPort(_))));
+        assert!(matches!(
+            parse_listen_url("http://127.0.0.1:99999"),
+            Err(UrlError::Port(_))
+        ));
+        assert!(matches!(
+            parse_listen_url("http://127.0.0.1:"),
+            Err(UrlError::Port(_))
+        ));
+        assert!(matches!(
+            parse_listen_url("http://127.0.0.1:ab"),
+            Err(UrlError::Port(_))
+        ));
+        assert!(matches!(
+            parse_listen_url("http://::1:2379"),
+            Err(UrlError::HostPort(_))
+        ));
+        assert!(matches!(
+            parse_advertise_url("http://a b:2379"),
+            Err(UrlError::Host(_))
+        ));
+        assert!(matches!(
+            parse_advertise_url("http://u@h:1"),
+            Err(UrlError::HostPort(_))
+        ));
     }
 
     #[test]
@@ -387,8 +431,14 @@ mod tests {
             parse_advertise_url("https://node1.example.com:2379").unwrap(),
             "https://node1.example.com:2379"
         );
-        assert!(has_ip_host("http://10.0.0.1:2380"));
-        assert!(!has_ip_host("http://localhost:2380"));
+        assert!(may_match("http://localhost:2380", "http://127.0.0.1:2380"));
+        assert!(may_match("http://node1:2380", "http://node2:2380"));
+        assert!(!may_match("http://10.0.0.1:2380", "http://10.0.0.2:2380"));
+        assert!(!may_match("http://localhost:2380", "http://127.0.0.1:2381"));
+        assert!(!may_match(
+            "http://localhost:2380",
+            "https://localhost:2380"
+        ));
     }
 
     #[test]
@@ -415,7 +465,10 @@ mod tests {
             errors[0].to_string(),
             "member \"a\": URL scheme must be http, https, unix, or unixs: "
         );
-        assert_eq!(errors[1], ClusterError::EmptyName("=http://x:1".to_string()));
+        assert_eq!(
+            errors[1],
+            ClusterError::EmptyName("=http://x:1".to_string())
+        );
         assert!(errors[2].to_string().contains("ftp://x:1"));
     }
 

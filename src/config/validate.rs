@@ -104,8 +104,12 @@ impl<'a> Resolver<'a> {
                     "invalid value {value:?} for flag -{name}: {reason}"
                 )));
             }
-            Origin::Env(var) => self.invalid(format!("invalid value {value:?} for {var}: {reason}")),
-            Origin::File(key) => self.invalid(format!("invalid value {value:?} for '{key}': {reason}")),
+            Origin::Env(var) => {
+                self.invalid(format!("invalid value {value:?} for {var}: {reason}"))
+            }
+            Origin::File(key) => {
+                self.invalid(format!("invalid value {value:?} for '{key}': {reason}"))
+            }
         }
     }
 
@@ -179,7 +183,10 @@ impl<'a> Resolver<'a> {
         };
         let n = self.uint(name, u64::from(default));
         u32::try_from(n).unwrap_or_else(|_| {
-            self.bad_value(entry, format!("{} (at most {})", ValueError::Range, u32::MAX));
+            self.bad_value(
+                entry,
+                format!("{} (at most {})", ValueError::Range, u32::MAX),
+            );
             default
         })
     }
@@ -214,13 +221,15 @@ impl<'a> Resolver<'a> {
                 self.bad_value(entry, format!("{e} ({hint})"));
                 default
             }),
-            RawValue::Number(s) => match values::parse_uint(s) {
-                Ok(nanos) => Duration::from_nanos(nanos),
-                Err(e) => {
-                    self.bad_value(entry, format!("{e} (a number here is nanoseconds; or write a duration such as 5s)"));
-                    default
+            RawValue::Number(s) => {
+                match values::parse_uint(s) {
+                    Ok(nanos) => Duration::from_nanos(nanos),
+                    Err(e) => {
+                        self.bad_value(entry, format!("{e} (a number here is nanoseconds; or write a duration such as 5s)"));
+                        default
+                    }
                 }
-            },
+            }
             _ => {
                 self.bad_value(entry, hint);
                 default
@@ -324,22 +333,33 @@ impl<'a> Resolver<'a> {
         let advertise_client_urls = self.advertise_client_urls();
         let initial_advertise_peer_urls =
             self.advertise_urls("initial-advertise-peer-urls", DEFAULT_PEER_URL);
-        let initial_cluster_state =
-            match self.choice("initial-cluster-state", &["new", "existing"], "new").as_str() {
-                "existing" => ClusterState::Existing,
-                _ => ClusterState::New,
-            };
+        let initial_cluster_state = match self
+            .choice("initial-cluster-state", &["new", "existing"], "new")
+            .as_str()
+        {
+            "existing" => ClusterState::Existing,
+            _ => ClusterState::New,
+        };
         let initial_cluster =
             self.initial_cluster(&name, &initial_advertise_peer_urls, initial_cluster_state);
-        let (auto_compaction_mode, auto_compaction_retention, auto_compaction) =
-            self.compaction();
+        let (auto_compaction_mode, auto_compaction_retention, auto_compaction) = self.compaction();
 
         let skip_san = self.bool("experimental-peer-skip-client-san-verification", false);
         let mut client_tls = self.transport(Port::Client);
         let mut peer_tls = self.transport(Port::Peer);
         peer_tls.skip_client_san_verification = skip_san;
-        self.check_transport(Port::Client, &mut client_tls, &listen_client_urls, &advertise_client_urls);
-        self.check_transport(Port::Peer, &mut peer_tls, &listen_peer_urls, &initial_advertise_peer_urls);
+        self.check_transport(
+            Port::Client,
+            &mut client_tls,
+            &listen_client_urls,
+            &advertise_client_urls,
+        );
+        self.check_transport(
+            Port::Peer,
+            &mut peer_tls,
+            &listen_peer_urls,
+            &initial_advertise_peer_urls,
+        );
         let (tls_min_version, tls_max_version, cipher_suites) = self.tls_versions_and_ciphers();
 
         let (logger, log_level, log_outputs) = self.logging();
@@ -383,9 +403,12 @@ impl<'a> Resolver<'a> {
             max_txn_ops: self.uint32("max-txn-ops", 128),
             max_request_bytes: self.uint("max-request-bytes", 1_572_864),
             max_concurrent_streams: self.uint32("max-concurrent-streams", u32::MAX),
-            grpc_keepalive_min_time: self.duration("grpc-keepalive-min-time", Duration::from_secs(5)),
-            grpc_keepalive_interval: self.duration("grpc-keepalive-interval", Duration::from_secs(2 * 3600)),
-            grpc_keepalive_timeout: self.duration("grpc-keepalive-timeout", Duration::from_secs(20)),
+            grpc_keepalive_min_time: self
+                .duration("grpc-keepalive-min-time", Duration::from_secs(5)),
+            grpc_keepalive_interval: self
+                .duration("grpc-keepalive-interval", Duration::from_secs(2 * 3600)),
+            grpc_keepalive_timeout: self
+                .duration("grpc-keepalive-timeout", Duration::from_secs(20)),
             advertise_client_urls,
             initial_advertise_peer_urls,
             initial_cluster,
@@ -415,15 +438,22 @@ impl<'a> Resolver<'a> {
             logger,
             log_level,
             log_outputs,
-            experimental_initial_corrupt_check: self.bool("experimental-initial-corrupt-check", false),
-            experimental_corrupt_check_time: self.duration("experimental-corrupt-check-time", Duration::ZERO),
+            experimental_initial_corrupt_check: self
+                .bool("experimental-initial-corrupt-check", false),
+            experimental_corrupt_check_time: self
+                .duration("experimental-corrupt-check-time", Duration::ZERO),
             experimental_enable_lease_checkpoint: checkpoint,
             experimental_enable_lease_checkpoint_persist: checkpoint_persist,
-            experimental_compaction_batch_limit: self.non_negative("experimental-compaction-batch-limit"),
-            experimental_watch_progress_notify_interval: self
-                .duration("experimental-watch-progress-notify-interval", Duration::from_secs(600)),
-            experimental_warning_apply_duration: self
-                .duration("experimental-warning-apply-duration", Duration::from_millis(100)),
+            experimental_compaction_batch_limit: self
+                .non_negative("experimental-compaction-batch-limit"),
+            experimental_watch_progress_notify_interval: self.duration(
+                "experimental-watch-progress-notify-interval",
+                Duration::from_secs(600),
+            ),
+            experimental_warning_apply_duration: self.duration(
+                "experimental-warning-apply-duration",
+                Duration::from_millis(100),
+            ),
             unsafe_no_fsync: self.bool("unsafe-no-fsync", false),
             force_new_cluster: self.bool("force-new-cluster", false),
         }
@@ -434,7 +464,11 @@ impl<'a> Resolver<'a> {
     fn aliases(&mut self) {
         for (alias, ca, auth) in [
             ("ca-file", "trusted-ca-file", "client-cert-auth"),
-            ("peer-ca-file", "peer-trusted-ca-file", "peer-client-cert-auth"),
+            (
+                "peer-ca-file",
+                "peer-trusted-ca-file",
+                "peer-client-cert-auth",
+            ),
         ] {
             let Some(entry) = self.entry(alias) else {
                 continue;
@@ -470,8 +504,10 @@ impl<'a> Resolver<'a> {
     fn timing(&mut self) -> (Duration, Duration) {
         let tick = self.uint("heartbeat-interval", 100);
         let election = self.uint("election-timeout", 1000);
-        let (tick_label, election_label) =
-            (self.label("heartbeat-interval"), self.label("election-timeout"));
+        let (tick_label, election_label) = (
+            self.label("heartbeat-interval"),
+            self.label("election-timeout"),
+        );
         if tick == 0 {
             self.invalid(format!("{tick_label} must be >0 (set to {tick}ms)"));
         }
@@ -576,7 +612,12 @@ impl<'a> Resolver<'a> {
     /// etcd's check that this member's `initial-cluster` URLs are its advertised peer URLs.
     /// etcd resolves host names before comparing; kvd does no DNS here, so a difference
     /// that involves a host name is a warning, not an error.
-    fn advertise_matches_cluster(&mut self, name: &str, advertise: &[String], members: &[(String, String)]) {
+    fn advertise_matches_cluster(
+        &mut self,
+        name: &str,
+        advertise: &[String],
+        members: &[(String, String)],
+    ) {
         let mine: BTreeSet<&str> = members
             .iter()
             .filter(|(n, _)| n == name)
@@ -586,15 +627,21 @@ impl<'a> Resolver<'a> {
         if mine == ours {
             return;
         }
-        let (cluster_label, advertise_label) =
-            (self.label("initial-cluster"), self.label("initial-advertise-peer-urls"));
+        let (cluster_label, advertise_label) = (
+            self.label("initial-cluster"),
+            self.label("initial-advertise-peer-urls"),
+        );
         let only_cluster: Vec<&str> = mine.difference(&ours).copied().collect();
         let only_advertise: Vec<&str> = ours.difference(&mine).copied().collect();
+        // Unless every differing URL may name the same address as one on the other side,
+        // the lists cannot match whatever DNS says.
+        let unmatched = |from: &[&str], to: &[&str]| {
+            from.iter()
+                .any(|a| !to.iter().any(|b| urls::may_match(a, b)))
+        };
         let definite = mine.len() != ours.len()
-            || only_cluster
-                .iter()
-                .chain(only_advertise.iter())
-                .all(|u| urls::has_ip_host(u));
+            || unmatched(&only_cluster, &only_advertise)
+            || unmatched(&only_advertise, &only_cluster);
         let advertised = advertise.join(",");
         let message = if !only_cluster.is_empty() {
             let missing: Vec<String> = only_cluster.iter().map(|u| format!("{name}={u}")).collect();
@@ -603,7 +650,8 @@ impl<'a> Resolver<'a> {
                 missing.join(",")
             )
         } else {
-            let mine_string: Vec<String> = advertise.iter().map(|u| format!("{name}={u}")).collect();
+            let mine_string: Vec<String> =
+                advertise.iter().map(|u| format!("{name}={u}")).collect();
             format!(
                 "{advertise_label} has {} but missing from {cluster_label}={}",
                 only_advertise.join(","),
@@ -799,8 +847,18 @@ impl<'a> Resolver<'a> {
         let (cert, key, auto) = (self.label(n.cert), self.label(n.key), self.label(n.auto));
         let listen_label = self.label(n.listen);
         for (a, b, a_set, b_set) in [
-            (n.cert, n.key, tls.cert_file.is_some(), tls.key_file.is_some()),
-            (n.client_cert, n.client_key, tls.client_cert_file.is_some(), tls.client_key_file.is_some()),
+            (
+                n.cert,
+                n.key,
+                tls.cert_file.is_some(),
+                tls.key_file.is_some(),
+            ),
+            (
+                n.client_cert,
+                n.client_key,
+                tls.client_cert_file.is_some(),
+                tls.client_key_file.is_some(),
+            ),
         ] {
             if a_set != b_set {
                 let (a, b) = (self.label(a), self.label(b));
@@ -836,7 +894,11 @@ impl<'a> Resolver<'a> {
                 "{auth} needs {ca}: without a trusted CA no client certificate can be verified"
             ));
         }
-        let tls_urls: Vec<&str> = listen.iter().filter(|u| u.is_tls()).map(|u| u.raw.as_str()).collect();
+        let tls_urls: Vec<&str> = listen
+            .iter()
+            .filter(|u| u.is_tls())
+            .map(|u| u.raw.as_str())
+            .collect();
         if !tls_urls.is_empty() && !tls.can_serve_tls() && tls.cert_file.is_none() {
             self.invalid(format!(
                 "{listen_label} has {} with TLS but no certificate is configured: set {cert} and {key}, or {auto}",
@@ -885,7 +947,9 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn tls_versions_and_ciphers(&mut self) -> (Option<TlsVersion>, Option<TlsVersion>, Vec<String>) {
+    fn tls_versions_and_ciphers(
+        &mut self,
+    ) -> (Option<TlsVersion>, Option<TlsVersion>, Vec<String>) {
         let min = self.tls_version("tls-min-version");
         let max = self.tls_version("tls-max-version");
         if let (Some(lo), Some(hi)) = (min, max) {
@@ -920,7 +984,9 @@ impl<'a> Resolver<'a> {
                     let near = suggest::nearest(name, security::implemented_tls12_suites())
                         .map(|n| format!(" (did you mean {n}?)"))
                         .unwrap_or_default();
-                    self.invalid(format!("{label}: unexpected TLS cipher suite {name:?}{near}"));
+                    self.invalid(format!(
+                        "{label}: unexpected TLS cipher suite {name:?}{near}"
+                    ));
                 }
             }
         }
@@ -955,7 +1021,9 @@ impl<'a> Resolver<'a> {
             let is_default = value == spec.default || (value.is_empty() && spec.default.is_empty());
             match spec.status {
                 Status::Inert(why) if !is_default => {
-                    self.warn(format!("{label} has no effect in kvd ({why}); accepted for etcd compatibility"));
+                    self.warn(format!(
+                        "{label} has no effect in kvd ({why}); accepted for etcd compatibility"
+                    ));
                 }
                 Status::Unsupported(why) if !is_default => {
                     self.invalid(format!("{label} is not supported: {why}"));

@@ -102,11 +102,15 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     }
     let mut total: u128 = 0;
     while !rest.is_empty() {
-        let int_len = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let int_len = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let (int_part, after) = rest.split_at(int_len);
         let (frac_part, after) = match after.strip_prefix('.') {
             Some(frac) => {
-                let len = frac.find(|c: char| !c.is_ascii_digit()).unwrap_or(frac.len());
+                let len = frac
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(frac.len());
                 frac.split_at(len)
             }
             None => ("", after),
@@ -162,7 +166,9 @@ mod tests {
         assert_eq!(parse_uint("1_000"), Ok(1000));
         assert_eq!(parse_uint("18446744073709551615"), Ok(u64::MAX));
         assert_eq!(parse_uint("18446744073709551616"), Err(ValueError::Range));
-        for bad in ["", "abc", "-1", "+1", "1e3", "1.5", "08", "1__0", "_1", "0x", " 1"] {
+        for bad in [
+            "", "abc", "-1", "+1", "1e3", "1.5", "08", "1__0", "_1", "0x", " 1",
+        ] {
             assert_eq!(parse_uint(bad), Err(ValueError::Syntax), "{bad:?}");
         }
     }

@@ -47,7 +47,11 @@ impl KeyIndex {
         if idx == 0 {
             return Vec::new();
         }
-        let keep_from = if self.revs[idx - 1].tombstone { idx } else { idx - 1 };
+        let keep_from = if self.revs[idx - 1].tombstone {
+            idx
+        } else {
+            idx - 1
+        };
         self.revs.drain(..keep_from).collect()
     }
 

@@ -57,7 +57,10 @@ impl ReadView for WriteTxn<'_> {
 }
 
 fn header(revision: i64) -> Option<ResponseHeader> {
-    Some(ResponseHeader { revision, ..Default::default() })
+    Some(ResponseHeader {
+        revision,
+        ..Default::default()
+    })
 }
 
 /// Serves a Range request as etcd's applier does.
@@ -80,7 +83,8 @@ pub fn range(view: &impl ReadView, r: &RangeRequest) -> Result<RangeResponse> {
     if limit > 0 {
         limit += 1; // one more tells whether there is more
     }
-    let (mut kvs, count, rev) = view.range_kvs(&r.key, &r.range_end, r.revision, limit, r.count_only)?;
+    let (mut kvs, count, rev) =
+        view.range_kvs(&r.key, &r.range_end, r.revision, limit, r.count_only)?;
     if r.max_mod_revision != 0 {
         kvs.retain(|kv| kv.mod_revision <= r.max_mod_revision);
     }
@@ -137,7 +141,11 @@ pub fn range(view: &impl ReadView, r: &RangeRequest) -> Result<RangeResponse> {
 /// # Errors
 /// [`MvccError::KeyNotFound`] for ignore_value/ignore_lease on a missing key; storage failure.
 pub fn put(txn: &mut WriteTxn<'_>, p: &PutRequest) -> Result<PutResponse> {
-    let prev = if p.ignore_value || p.ignore_lease || p.prev_kv { txn.get(&p.key)? } else { None };
+    let prev = if p.ignore_value || p.ignore_lease || p.prev_kv {
+        txn.get(&p.key)?
+    } else {
+        None
+    };
     if (p.ignore_value || p.ignore_lease) && prev.is_none() {
         return Err(MvccError::KeyNotFound);
     }
@@ -150,7 +158,10 @@ pub fn put(txn: &mut WriteTxn<'_>, p: &PutRequest) -> Result<PutResponse> {
         _ => p.lease,
     };
     let rev = txn.put(&p.key, &value, lease)?;
-    Ok(PutResponse { header: header(rev), prev_kv: if p.prev_kv { prev } else { None } })
+    Ok(PutResponse {
+        header: header(rev),
+        prev_kv: if p.prev_kv { prev } else { None },
+    })
 }
 
 /// Applies a DeleteRange inside a write transaction.
@@ -169,7 +180,11 @@ pub fn delete_range(txn: &mut WriteTxn<'_>, d: &DeleteRangeRequest) -> Result<De
     } else {
         txn.begin_rev()
     };
-    Ok(DeleteRangeResponse { header: header(rev), deleted, prev_kvs })
+    Ok(DeleteRangeResponse {
+        header: header(rev),
+        deleted,
+        prev_kvs,
+    })
 }
 
 fn compare_one(view: &impl ReadView, c: &Compare) -> Result<bool> {
@@ -300,9 +315,9 @@ pub fn run_txn(txn: &mut WriteTxn<'_>, t: &TxnRequest, path: &[bool]) -> Result<
             Some(request_op::Request::RequestPut(p)) => {
                 Some(response_op::Response::ResponsePut(put(txn, p)?))
             }
-            Some(request_op::Request::RequestDeleteRange(d)) => {
-                Some(response_op::Response::ResponseDeleteRange(delete_range(txn, d)?))
-            }
+            Some(request_op::Request::RequestDeleteRange(d)) => Some(
+                response_op::Response::ResponseDeleteRange(delete_range(txn, d)?),
+            ),
             Some(request_op::Request::RequestTxn(inner)) => {
                 let out = run_txn(txn, inner, &path[used..])?;
                 used += out.used;
@@ -313,7 +328,11 @@ pub fn run_txn(txn: &mut WriteTxn<'_>, t: &TxnRequest, path: &[bool]) -> Result<
         responses.push(ResponseOp { response });
     }
     Ok(TxnOutcome {
-        response: TxnResponse { header: header(txn.read_rev()), succeeded, responses },
+        response: TxnResponse {
+            header: header(txn.read_rev()),
+            succeeded,
+            responses,
+        },
         used,
     })
 }
@@ -328,7 +347,11 @@ pub fn run_read_only_txn(store: &MvccStore, t: &TxnRequest) -> Result<TxnRespons
     read_only_branch(store, t, &path).map(|(r, _)| r)
 }
 
-fn read_only_branch(store: &MvccStore, t: &TxnRequest, path: &[bool]) -> Result<(TxnResponse, usize)> {
+fn read_only_branch(
+    store: &MvccStore,
+    t: &TxnRequest,
+    path: &[bool],
+) -> Result<(TxnResponse, usize)> {
     let succeeded = path[0];
     let ops = if succeeded { &t.success } else { &t.failure };
     let mut used = 1;
@@ -347,7 +370,14 @@ fn read_only_branch(store: &MvccStore, t: &TxnRequest, path: &[bool]) -> Result<
         };
         responses.push(ResponseOp { response });
     }
-    Ok((TxnResponse { header: header(store.current_rev()), succeeded, responses }, used))
+    Ok((
+        TxnResponse {
+            header: header(store.current_rev()),
+            succeeded,
+            responses,
+        },
+        used,
+    ))
 }
 
 /// True when no branch of the transaction (at any depth) writes.
@@ -357,7 +387,8 @@ pub fn is_read_only(t: &TxnRequest) -> bool {
 
 fn op_is_read_only(op: &RequestOp) -> bool {
     match &op.request {
-        Some(request_op::Request::RequestPut(_)) | Some(request_op::Request::RequestDeleteRange(_)) => false,
+        Some(request_op::Request::RequestPut(_))
+        | Some(request_op::Request::RequestDeleteRange(_)) => false,
         Some(request_op::Request::RequestTxn(t)) => is_read_only(t),
         _ => true,
     }

@@ -78,7 +78,10 @@ pub(crate) fn key_bounds(key: &[u8], range_end: &[u8]) -> (Bound<Vec<u8>>, Bound
     } else if range_end == [0] {
         (Bound::Included(key.to_vec()), Bound::Unbounded)
     } else {
-        (Bound::Included(key.to_vec()), Bound::Excluded(range_end.to_vec()))
+        (
+            Bound::Included(key.to_vec()),
+            Bound::Excluded(range_end.to_vec()),
+        )
     }
 }
 
@@ -98,11 +101,18 @@ impl MvccStore {
         let mut size_bytes = 0u64;
         for (k, v) in engine.state_scan_prefix(&[KV_PREFIX])? {
             size_bytes += (k.len() + v.len()) as u64;
-            let (rev, tombstone) = Revision::decode(&k[1..]).ok_or_else(|| corrupt("revision key", &k))?;
+            let (rev, tombstone) =
+                Revision::decode(&k[1..]).ok_or_else(|| corrupt("revision key", &k))?;
             let kv = KeyValue::decode(v.as_slice()).map_err(|e| corrupt("key-value", e))?;
             index.entry(kv.key).or_default().push(rev, tombstone);
         }
-        Ok(Self { engine, index, current_rev, compact_rev, size_bytes })
+        Ok(Self {
+            engine,
+            index,
+            current_rev,
+            compact_rev,
+            size_bytes,
+        })
     }
 
     /// The current revision.
@@ -203,14 +213,42 @@ impl MvccStore {
         let end = kv_key(Revision::new(to.saturating_add(1), 0), false);
         let mut out = Vec::new();
         for (k, v) in self.engine.state_scan_range(&start, &end, 0)? {
-            let (rev, tombstone) = Revision::decode(&k[1..]).ok_or_else(|| corrupt("revision key", &k))?;
+            let (rev, tombstone) =
+                Revision::decode(&k[1..]).ok_or_else(|| corrupt("revision key", &k))?;
             let kv = KeyValue::decode(v.as_slice()).map_err(|e| corrupt("key-value", e))?;
-            let prev_kv = match self.index.get(&kv.key).and_then(|ki| ki.live_at(rev.main - 1)) {
+            let prev_kv = match self
+                .index
+                .get(&kv.key)
+                .and_then(|ki| ki.live_at(rev.main - 1))
+            {
                 Some(prev) => Some(Arc::new(self.value_at(prev, &HashMap::new())?)),
                 None => None,
             };
-            let kind = if tombstone { EventKind::Delete } else { EventKind::Put };
-            out.push(Event { kind, kv: Arc::new(kv), prev_kv });
+            let kind = if tombstone {
+                EventKind::Delete
+            } else {
+                EventKind::Put
+            };
+            out.push(Event {
+                kind,
+                kv: Arc::new(kv),
+                prev_kv,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every stored revision of every key, in revision order: (revision, tombstone, key-value).
+    ///
+    /// # Errors
+    /// Storage failure or a corrupt record.
+    pub fn records(&self) -> Result<Vec<(Revision, bool, KeyValue)>> {
+        let mut out = Vec::new();
+        for (k, v) in self.engine.state_scan_prefix(&[KV_PREFIX])? {
+            let (rev, tombstone) =
+                Revision::decode(&k[1..]).ok_or_else(|| corrupt("revision key", &k))?;
+            let kv = KeyValue::decode(v.as_slice()).map_err(|e| corrupt("key-value", e))?;
+            out.push((rev, tombstone, kv));
         }
         Ok(out)
     }
@@ -278,7 +316,10 @@ impl MvccStore {
 
     /// Number of keys live at the current revision.
     pub fn live_keys(&self) -> usize {
-        self.index.values().filter(|ki| ki.last().is_some_and(|r| !r.tombstone)).count()
+        self.index
+            .values()
+            .filter(|ki| ki.last().is_some_and(|r| !r.tombstone))
+            .count()
     }
 }
 
@@ -334,7 +375,8 @@ impl WriteTxn<'_> {
             return Err(MvccError::Compacted);
         }
         let (kvs, count) =
-            self.store.range_with(key, range_end, at, limit, count_only, &self.overlay)?;
+            self.store
+                .range_with(key, range_end, at, limit, count_only, &self.overlay)?;
         Ok((kvs, count, current))
     }
 
@@ -378,10 +420,18 @@ impl WriteTxn<'_> {
         let (k, v) = (kv_key(rev, false), kv.encode_to_vec());
         self.store.size_bytes += (k.len() + v.len()) as u64;
         self.batch.put(k, v);
-        self.store.index.entry(key.to_vec()).or_default().push(rev, false);
+        self.store
+            .index
+            .entry(key.to_vec())
+            .or_default()
+            .push(rev, false);
         let old_lease = prev.as_ref().map_or(0, |p| p.lease);
         if old_lease != lease {
-            self.lease_changes.push(LeaseAttach { key: key.to_vec(), old_lease, new_lease: lease });
+            self.lease_changes.push(LeaseAttach {
+                key: key.to_vec(),
+                old_lease,
+                new_lease: lease,
+            });
         }
         self.events.push(Event {
             kind: EventKind::Put,
@@ -398,14 +448,24 @@ impl WriteTxn<'_> {
     /// Storage failure.
     pub fn delete_range(&mut self, key: &[u8], range_end: &[u8]) -> Result<i64> {
         let at = self.read_rev();
-        let (kvs, _) = self.store.range_with(key, range_end, at, 0, false, &self.overlay)?;
+        let (kvs, _) = self
+            .store
+            .range_with(key, range_end, at, 0, false, &self.overlay)?;
         for prev in &kvs {
             let rev = self.next_rev();
-            let tomb = KeyValue { key: prev.key.clone(), mod_revision: rev.main, ..Default::default() };
+            let tomb = KeyValue {
+                key: prev.key.clone(),
+                mod_revision: rev.main,
+                ..Default::default()
+            };
             let (k, v) = (kv_key(rev, true), tomb.encode_to_vec());
             self.store.size_bytes += (k.len() + v.len()) as u64;
             self.batch.put(k, v);
-            self.store.index.entry(prev.key.clone()).or_default().push(rev, true);
+            self.store
+                .index
+                .entry(prev.key.clone())
+                .or_default()
+                .push(rev, true);
             if prev.lease != 0 {
                 self.lease_changes.push(LeaseAttach {
                     key: prev.key.clone(),
@@ -427,14 +487,18 @@ impl WriteTxn<'_> {
     pub fn finish(self) -> (Vec<Event>, Vec<LeaseAttach>) {
         if !self.events.is_empty() {
             self.store.current_rev = self.begin_rev + 1;
-            self.batch.put(META_CURRENT_REV, self.store.current_rev.to_be_bytes());
+            self.batch
+                .put(META_CURRENT_REV, self.store.current_rev.to_be_bytes());
         }
         (self.events, self.lease_changes)
     }
 }
 
 fn corrupt(what: &str, detail: impl std::fmt::Debug) -> MvccError {
-    MvccError::Storage(StorageError::Corrupt { what: what.to_string(), detail: format!("{detail:?}") })
+    MvccError::Storage(StorageError::Corrupt {
+        what: what.to_string(),
+        detail: format!("{detail:?}"),
+    })
 }
 
 #[cfg(test)]
@@ -467,7 +531,10 @@ mod tests {
         });
         let (kvs, count) = s.range_at(b"a", b"", 3, 0, false).expect("range");
         assert_eq!(count, 1);
-        assert_eq!((kvs[0].create_revision, kvs[0].mod_revision, kvs[0].version), (2, 3, 2));
+        assert_eq!(
+            (kvs[0].create_revision, kvs[0].mod_revision, kvs[0].version),
+            (2, 3, 2)
+        );
         let ev = commit(&mut s, |t| {
             assert_eq!(t.delete_range(b"a", b"").expect("del"), 1);
         });
@@ -477,7 +544,11 @@ mod tests {
             t.put(b"a", b"3", 0).expect("put");
         });
         let (kvs, _) = s.range_at(b"a", b"", 0, 0, false).expect("range");
-        assert_eq!((kvs[0].create_revision, kvs[0].version), (5, 1), "a new generation");
+        assert_eq!(
+            (kvs[0].create_revision, kvs[0].version),
+            (5, 1),
+            "a new generation"
+        );
         // history
         let (kvs, _) = s.range_at(b"a", b"", 2, 0, false).expect("range");
         assert_eq!(kvs[0].value, b"1");
@@ -540,10 +611,17 @@ mod tests {
         s.compact(3, &mut batch).expect("compact");
         engine.apply_state(batch).expect("apply");
         assert!(matches!(s.check_rev(2), Err(MvccError::Compacted)));
-        assert_eq!(s.check_rev(3).expect("readable"), 3, "the compact revision stays readable");
+        assert_eq!(
+            s.check_rev(3).expect("readable"),
+            3,
+            "the compact revision stays readable"
+        );
         assert!(matches!(s.check_rev(5), Err(MvccError::FutureRev)));
         let mut batch = StateBatch::default();
-        assert!(matches!(s.compact(3, &mut batch), Err(MvccError::Compacted)));
+        assert!(matches!(
+            s.compact(3, &mut batch),
+            Err(MvccError::Compacted)
+        ));
         let (kvs, _) = s.range_at(b"k", b"", 3, 0, false).expect("range");
         assert_eq!(kvs[0].value, b"2");
         let reopened = MvccStore::open(engine).expect("reopen");
@@ -566,8 +644,14 @@ mod tests {
         });
         let evs = s.events_between(2, 4).expect("events");
         assert_eq!(evs.len(), 3);
-        assert_eq!(evs[1].prev_kv.as_ref().map(|p| p.value.clone()), Some(b"1".to_vec()));
+        assert_eq!(
+            evs[1].prev_kv.as_ref().map(|p| p.value.clone()),
+            Some(b"1".to_vec())
+        );
         assert_eq!(evs[2].kind, EventKind::Delete);
-        assert_eq!(evs[2].prev_kv.as_ref().map(|p| p.value.clone()), Some(b"2".to_vec()));
+        assert_eq!(
+            evs[2].prev_kv.as_ref().map(|p| p.value.clone()),
+            Some(b"2".to_vec())
+        );
     }
 }
