@@ -18,7 +18,9 @@ pub async fn run(core: Arc<Core>, mode: AutoCompaction, shutdown: CancellationTo
     // Revisions sampled over time; the oldest sample still inside the window is compacted to.
     let mut samples: VecDeque<(Instant, i64)> = VecDeque::new();
     let interval = match mode {
-        AutoCompaction::Periodic(retention) => (retention / 10).clamp(Duration::from_millis(100), Duration::from_secs(300)),
+        AutoCompaction::Periodic(retention) => {
+            (retention / 10).clamp(Duration::from_millis(100), Duration::from_secs(300))
+        }
         AutoCompaction::Revision(_) => Duration::from_secs(5),
     };
     let mut tick = tokio::time::interval(interval);
@@ -55,8 +57,16 @@ pub async fn run(core: Arc<Core>, mode: AutoCompaction, shutdown: CancellationTo
         if target <= compacted || target <= 0 {
             continue;
         }
-        match core.propose(Op::Compaction(CompactionRequest { revision: target, physical: false })).await {
-            Ok(ApplyResponse::Compaction(_)) => info!(revision = target, "auto-compaction finished"),
+        match core
+            .propose(Op::Compaction(CompactionRequest {
+                revision: target,
+                physical: false,
+            }))
+            .await
+        {
+            Ok(ApplyResponse::Compaction(_)) => {
+                info!(revision = target, "auto-compaction finished")
+            }
             Ok(_) | Err(ApiError::Compacted) => {}
             Err(e) => debug!(revision = target, error = %e, "auto-compaction failed"),
         }

@@ -32,7 +32,10 @@ fn reconfiguration_unavailable() -> Status {
 
 #[tonic::async_trait]
 impl Cluster for ClusterService {
-    async fn member_add(&self, _r: Request<MemberAddRequest>) -> Result<Response<MemberAddResponse>, Status> {
+    async fn member_add(
+        &self,
+        _r: Request<MemberAddRequest>,
+    ) -> Result<Response<MemberAddResponse>, Status> {
         Err(reconfiguration_unavailable())
     }
 
@@ -50,9 +53,15 @@ impl Cluster for ClusterService {
         Err(reconfiguration_unavailable())
     }
 
-    async fn member_list(&self, _request: Request<MemberListRequest>) -> Result<Response<MemberListResponse>, Status> {
+    async fn member_list(
+        &self,
+        _request: Request<MemberListRequest>,
+    ) -> Result<Response<MemberListResponse>, Status> {
         let members = self.core.state.membership.read().to_pb();
-        Ok(Response::new(MemberListResponse { header: self.core.header(0), members }))
+        Ok(Response::new(MemberListResponse {
+            header: self.core.header(0),
+            members,
+        }))
     }
 
     async fn member_promote(

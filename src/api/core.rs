@@ -82,7 +82,11 @@ impl Core {
 
     /// A response header with `revision` (0 = the current revision).
     pub fn header(&self, revision: i64) -> Option<ResponseHeader> {
-        let revision = if revision == 0 { self.state.mvcc.read().current_rev() } else { revision };
+        let revision = if revision == 0 {
+            self.state.mvcc.read().current_rev()
+        } else {
+            revision
+        };
         Some(ResponseHeader {
             cluster_id: self.cluster_id(),
             member_id: self.member_id,
@@ -111,7 +115,12 @@ impl Core {
         let proposed_at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        let data = Command { id, proposed_at_ms, op: Some(op) }.encode_to_vec();
+        let data = Command {
+            id,
+            proposed_at_ms,
+            op: Some(op),
+        }
+        .encode_to_vec();
         if data.len() > self.limits.max_request_bytes {
             return Err(ApiError::RequestTooLarge);
         }

@@ -71,7 +71,10 @@ pub async fn put(core: &Core, p: PutRequest) -> Result<PutResponse, ApiError> {
 ///
 /// # Errors
 /// Validation, proposal or apply errors.
-pub async fn delete_range(core: &Core, d: DeleteRangeRequest) -> Result<DeleteRangeResponse, ApiError> {
+pub async fn delete_range(
+    core: &Core,
+    d: DeleteRangeRequest,
+) -> Result<DeleteRangeResponse, ApiError> {
     validate::delete_range(&d)?;
     match core.propose(Op::DeleteRange(d)).await? {
         ApplyResponse::DeleteRange(mut r) => {
@@ -115,7 +118,10 @@ pub async fn txn(core: &Core, t: TxnRequest) -> Result<TxnResponse, ApiError> {
 #[tonic::async_trait]
 impl Kv for KvService {
     #[instrument(skip_all)]
-    async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+    async fn range(
+        &self,
+        request: Request<RangeRequest>,
+    ) -> Result<Response<RangeResponse>, Status> {
         Ok(Response::new(range(&self.core, request.get_ref()).await?))
     }
 
@@ -129,7 +135,9 @@ impl Kv for KvService {
         &self,
         request: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
-        Ok(Response::new(delete_range(&self.core, request.into_inner()).await?))
+        Ok(Response::new(
+            delete_range(&self.core, request.into_inner()).await?,
+        ))
     }
 
     #[instrument(skip_all)]
@@ -142,7 +150,11 @@ impl Kv for KvService {
         &self,
         request: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
-        match self.core.propose(Op::Compaction(request.into_inner())).await? {
+        match self
+            .core
+            .propose(Op::Compaction(request.into_inner()))
+            .await?
+        {
             ApplyResponse::Compaction(mut r) => {
                 self.core.fill(&mut r.header);
                 Ok(Response::new(r))

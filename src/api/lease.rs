@@ -18,8 +18,8 @@ use crate::lease::MAX_LEASE_TTL;
 use crate::proto::etcdserverpb::lease_server::Lease;
 use crate::proto::etcdserverpb::{
     LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
-    LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse,
-    LeaseStatus, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+    LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
+    LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
 use crate::proto::kvdpb::command::Op;
 
@@ -88,20 +88,36 @@ pub async fn keep_alive_once(core: &Core, id: i64) -> Result<LeaseKeepAliveRespo
         Err(crate::lease::LeaseError::NotFound) => 0,
         Err(e) => return Err(e.into()),
     };
-    Ok(LeaseKeepAliveResponse { header: core.header(0), id, ttl })
+    Ok(LeaseKeepAliveResponse {
+        header: core.header(0),
+        id,
+        ttl,
+    })
 }
 
 /// Remaining and granted TTL of a lease (TTL -1 when it does not exist, as etcd answers).
 ///
 /// # Errors
 /// Read barrier errors.
-pub async fn time_to_live(core: &Core, r: &LeaseTimeToLiveRequest) -> Result<LeaseTimeToLiveResponse, ApiError> {
+pub async fn time_to_live(
+    core: &Core,
+    r: &LeaseTimeToLiveRequest,
+) -> Result<LeaseTimeToLiveResponse, ApiError> {
     core.read_barrier().await?;
     let lessor = core.state.lessor.lock();
     let Some(l) = lessor.get(r.id) else {
-        return Ok(LeaseTimeToLiveResponse { header: core.header(0), id: r.id, ttl: -1, ..Default::default() });
+        return Ok(LeaseTimeToLiveResponse {
+            header: core.header(0),
+            id: r.id,
+            ttl: -1,
+            ..Default::default()
+        });
     };
-    let keys = if r.keys { l.keys.iter().cloned().collect() } else { Vec::new() };
+    let keys = if r.keys {
+        l.keys.iter().cloned().collect()
+    } else {
+        Vec::new()
+    };
     Ok(LeaseTimeToLiveResponse {
         header: core.header(0),
         id: r.id,
@@ -120,7 +136,9 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
-        Ok(Response::new(grant(&self.core, request.into_inner()).await?))
+        Ok(Response::new(
+            grant(&self.core, request.into_inner()).await?,
+        ))
     }
 
     #[instrument(skip_all)]
@@ -128,7 +146,9 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
-        Ok(Response::new(revoke(&self.core, request.into_inner()).await?))
+        Ok(Response::new(
+            revoke(&self.core, request.into_inner()).await?,
+        ))
     }
 
     type LeaseKeepAliveStream = KeepAliveStream;
@@ -154,7 +174,9 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
-        Ok(Response::new(time_to_live(&self.core, request.get_ref()).await?))
+        Ok(Response::new(
+            time_to_live(&self.core, request.get_ref()).await?,
+        ))
     }
 
     #[instrument(skip_all)]
@@ -163,8 +185,19 @@ impl Lease for LeaseService {
         _request: Request<LeaseLeasesRequest>,
     ) -> Result<Response<LeaseLeasesResponse>, Status> {
         self.core.read_barrier().await?;
-        let leases = self.core.state.lessor.lock().ids().into_iter().map(|id| LeaseStatus { id }).collect();
-        Ok(Response::new(LeaseLeasesResponse { header: self.core.header(0), leases }))
+        let leases = self
+            .core
+            .state
+            .lessor
+            .lock()
+            .ids()
+            .into_iter()
+            .map(|id| LeaseStatus { id })
+            .collect();
+        Ok(Response::new(LeaseLeasesResponse {
+            header: self.core.header(0),
+            leases,
+        }))
     }
 }
 

@@ -12,10 +12,9 @@ use super::status::ApiError;
 use crate::apply::ApplyResponse;
 use crate::proto::etcdserverpb::maintenance_server::Maintenance;
 use crate::proto::etcdserverpb::{
-    alarm_request::AlarmAction, AlarmRequest, AlarmResponse, DefragmentRequest,
-    DefragmentResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse,
-    MoveLeaderRequest, MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest,
-    StatusResponse,
+    alarm_request::AlarmAction, AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse,
+    HashKvRequest, HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest,
+    MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
 };
 use crate::proto::kvdpb::command::Op;
 
@@ -67,11 +66,17 @@ type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>
 
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
-    async fn alarm(&self, request: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+    async fn alarm(
+        &self,
+        request: Request<AlarmRequest>,
+    ) -> Result<Response<AlarmResponse>, Status> {
         let r = request.into_inner();
         if AlarmAction::try_from(r.action).unwrap_or(AlarmAction::Get) == AlarmAction::Get {
             let alarms = self.core.state.alarms.read().list();
-            return Ok(Response::new(AlarmResponse { header: self.core.header(0), alarms }));
+            return Ok(Response::new(AlarmResponse {
+                header: self.core.header(0),
+                alarms,
+            }));
         }
         match self.core.propose(Op::Alarm(r)).await? {
             ApplyResponse::Alarm(mut resp) => {
@@ -82,7 +87,10 @@ impl Maintenance for MaintenanceService {
         }
     }
 
-    async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+    async fn status(
+        &self,
+        _request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
         Ok(Response::new(status(&self.core)))
     }
 
@@ -95,7 +103,9 @@ impl Maintenance for MaintenanceService {
             tracing::error!(error = %e, "defragment: flush failed");
             Status::from(ApiError::Corrupt)
         })?;
-        Ok(Response::new(DefragmentResponse { header: self.core.header(0) }))
+        Ok(Response::new(DefragmentResponse {
+            header: self.core.header(0),
+        }))
     }
 
     async fn hash(&self, _request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
@@ -103,21 +113,40 @@ impl Maintenance for MaintenanceService {
             tracing::error!(error = %e, "hash: storage failure");
             Status::from(ApiError::Corrupt)
         })?;
-        Ok(Response::new(HashResponse { header: self.core.header(0), hash }))
+        Ok(Response::new(HashResponse {
+            header: self.core.header(0),
+            hash,
+        }))
     }
 
-    async fn hash_kv(&self, request: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+    async fn hash_kv(
+        &self,
+        request: Request<HashKvRequest>,
+    ) -> Result<Response<HashKvResponse>, Status> {
         let (hash, compact_revision, rev) = {
             let store = self.core.state.mvcc.read();
-            let rev = store.check_rev(request.get_ref().revision).map_err(ApiError::from)?;
-            (store.hash_kv(rev).map_err(ApiError::from)?, store.compact_rev(), rev)
+            let rev = store
+                .check_rev(request.get_ref().revision)
+                .map_err(ApiError::from)?;
+            (
+                store.hash_kv(rev).map_err(ApiError::from)?,
+                store.compact_rev(),
+                rev,
+            )
         };
-        Ok(Response::new(HashKvResponse { header: self.core.header(rev), hash, compact_revision }))
+        Ok(Response::new(HashKvResponse {
+            header: self.core.header(rev),
+            hash,
+            compact_revision,
+        }))
     }
 
     type SnapshotStream = SnapshotStream;
 
-    async fn snapshot(&self, _request: Request<SnapshotRequest>) -> Result<Response<Self::SnapshotStream>, Status> {
+    async fn snapshot(
+        &self,
+        _request: Request<SnapshotRequest>,
+    ) -> Result<Response<Self::SnapshotStream>, Status> {
         let image = (self.snapshot)(&self.core)?;
         let mut with_sum = image;
         let sum = Sha256::digest(&with_sum);
@@ -147,17 +176,34 @@ impl Maintenance for MaintenanceService {
         if raft.leader != self.core.member_id {
             return Err(ApiError::NotLeader.into());
         }
-        if !self.core.state.membership.read().members.contains_key(&target) {
+        if !self
+            .core
+            .state
+            .membership
+            .read()
+            .members
+            .contains_key(&target)
+        {
             return Err(ApiError::BadLeaderTransferee.into());
         }
         if target != self.core.member_id {
-            self.core.raft.transfer_leader(target).await.map_err(ApiError::from)?;
+            self.core
+                .raft
+                .transfer_leader(target)
+                .await
+                .map_err(ApiError::from)?;
             let mut st = self.core.raft.status_watch();
-            let moved = tokio::time::timeout(self.core.request_timeout, st.wait_for(|s| s.leader == target)).await;
+            let moved = tokio::time::timeout(
+                self.core.request_timeout,
+                st.wait_for(|s| s.leader == target),
+            )
+            .await;
             if !matches!(moved, Ok(Ok(_))) {
                 return Err(ApiError::Timeout.into());
             }
         }
-        Ok(Response::new(MoveLeaderResponse { header: self.core.header(0) }))
+        Ok(Response::new(MoveLeaderResponse {
+            header: self.core.header(0),
+        }))
     }
 }

@@ -121,50 +121,103 @@ impl ApiError {
             E::KeyNotFound => (Code::InvalidArgument, "etcdserver: key not found"),
             E::ValueProvided => (Code::InvalidArgument, "etcdserver: value is provided"),
             E::LeaseProvided => (Code::InvalidArgument, "etcdserver: lease is provided"),
-            E::TooManyOps => (Code::InvalidArgument, "etcdserver: too many operations in txn request"),
-            E::DuplicateKey => (Code::InvalidArgument, "etcdserver: duplicate key given in txn request"),
-            E::Compacted => (Code::OutOfRange, "etcdserver: mvcc: required revision has been compacted"),
-            E::FutureRev => (Code::OutOfRange, "etcdserver: mvcc: required revision is a future revision"),
-            E::NoSpace => (Code::ResourceExhausted, "etcdserver: mvcc: database space exceeded"),
+            E::TooManyOps => (
+                Code::InvalidArgument,
+                "etcdserver: too many operations in txn request",
+            ),
+            E::DuplicateKey => (
+                Code::InvalidArgument,
+                "etcdserver: duplicate key given in txn request",
+            ),
+            E::Compacted => (
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision has been compacted",
+            ),
+            E::FutureRev => (
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision is a future revision",
+            ),
+            E::NoSpace => (
+                Code::ResourceExhausted,
+                "etcdserver: mvcc: database space exceeded",
+            ),
             E::LeaseNotFound => (Code::NotFound, "etcdserver: requested lease not found"),
             E::LeaseExist => (Code::FailedPrecondition, "etcdserver: lease already exists"),
             E::LeaseTtlTooLarge => (Code::OutOfRange, "etcdserver: too large lease TTL"),
-            E::MemberExist => (Code::FailedPrecondition, "etcdserver: member ID already exist"),
-            E::PeerUrlExist => (Code::FailedPrecondition, "etcdserver: Peer URLs already exists"),
+            E::MemberExist => (
+                Code::FailedPrecondition,
+                "etcdserver: member ID already exist",
+            ),
+            E::PeerUrlExist => (
+                Code::FailedPrecondition,
+                "etcdserver: Peer URLs already exists",
+            ),
             E::MemberNotEnoughStarted => (
                 Code::FailedPrecondition,
                 "etcdserver: re-configuration failed due to not enough started members",
             ),
-            E::MemberBadUrls => (Code::InvalidArgument, "etcdserver: given member URLs are invalid"),
+            E::MemberBadUrls => (
+                Code::InvalidArgument,
+                "etcdserver: given member URLs are invalid",
+            ),
             E::MemberNotFound => (Code::NotFound, "etcdserver: member not found"),
-            E::MemberNotLearner => (Code::FailedPrecondition, "etcdserver: can only promote a learner member"),
+            E::MemberNotLearner => (
+                Code::FailedPrecondition,
+                "etcdserver: can only promote a learner member",
+            ),
             E::LearnerNotReady => (
                 Code::FailedPrecondition,
                 "etcdserver: can only promote a learner member which is in sync with leader",
             ),
-            E::TooManyLearners => (Code::FailedPrecondition, "etcdserver: too many learner members in cluster"),
+            E::TooManyLearners => (
+                Code::FailedPrecondition,
+                "etcdserver: too many learner members in cluster",
+            ),
             E::RequestTooLarge => (Code::InvalidArgument, "etcdserver: request is too large"),
             E::TooManyRequests => (Code::ResourceExhausted, "etcdserver: too many requests"),
-            E::RootUserNotExist => (Code::FailedPrecondition, "etcdserver: root user does not exist"),
-            E::RootRoleNotExist => (Code::FailedPrecondition, "etcdserver: root user does not have root role"),
-            E::UserAlreadyExist => (Code::FailedPrecondition, "etcdserver: user name already exists"),
+            E::RootUserNotExist => (
+                Code::FailedPrecondition,
+                "etcdserver: root user does not exist",
+            ),
+            E::RootRoleNotExist => (
+                Code::FailedPrecondition,
+                "etcdserver: root user does not have root role",
+            ),
+            E::UserAlreadyExist => (
+                Code::FailedPrecondition,
+                "etcdserver: user name already exists",
+            ),
             E::UserEmpty => (Code::InvalidArgument, "etcdserver: user name is empty"),
             E::UserNotFound => (Code::FailedPrecondition, "etcdserver: user name not found"),
-            E::RoleAlreadyExist => (Code::FailedPrecondition, "etcdserver: role name already exists"),
+            E::RoleAlreadyExist => (
+                Code::FailedPrecondition,
+                "etcdserver: role name already exists",
+            ),
             E::RoleNotFound => (Code::FailedPrecondition, "etcdserver: role name not found"),
             E::RoleEmpty => (Code::InvalidArgument, "etcdserver: role name is empty"),
-            E::AuthFailed => {
-                (Code::InvalidArgument, "etcdserver: authentication failed, invalid user ID or password")
-            }
+            E::AuthFailed => (
+                Code::InvalidArgument,
+                "etcdserver: authentication failed, invalid user ID or password",
+            ),
             E::PermissionDenied => (Code::PermissionDenied, "etcdserver: permission denied"),
-            E::RoleNotGranted => (Code::FailedPrecondition, "etcdserver: role is not granted to the user"),
-            E::PermissionNotGranted => {
-                (Code::FailedPrecondition, "etcdserver: permission is not granted to the role")
-            }
-            E::AuthNotEnabled => (Code::FailedPrecondition, "etcdserver: authentication is not enabled"),
+            E::RoleNotGranted => (
+                Code::FailedPrecondition,
+                "etcdserver: role is not granted to the user",
+            ),
+            E::PermissionNotGranted => (
+                Code::FailedPrecondition,
+                "etcdserver: permission is not granted to the role",
+            ),
+            E::AuthNotEnabled => (
+                Code::FailedPrecondition,
+                "etcdserver: authentication is not enabled",
+            ),
             E::InvalidAuthToken => (Code::Unauthenticated, "etcdserver: invalid auth token"),
             E::InvalidAuthMgmt => (Code::InvalidArgument, "etcdserver: invalid auth management"),
-            E::AuthOldRevision => (Code::InvalidArgument, "etcdserver: revision of auth store is old"),
+            E::AuthOldRevision => (
+                Code::InvalidArgument,
+                "etcdserver: revision of auth store is old",
+            ),
             E::NoLeader => (Code::Unavailable, "etcdserver: no leader"),
             E::NotLeader => (Code::FailedPrecondition, "etcdserver: not leader"),
             E::LeaderChanged => (Code::Unavailable, "etcdserver: leader changed"),
@@ -173,8 +226,14 @@ impl ApiError {
             E::Timeout => (Code::Unavailable, "etcdserver: request timed out"),
             E::Unhealthy => (Code::Unavailable, "etcdserver: unhealthy cluster"),
             E::Corrupt => (Code::DataLoss, "etcdserver: corrupt cluster"),
-            E::NotSupportedForLearner => (Code::Unavailable, "etcdserver: rpc not supported for learner"),
-            E::BadLeaderTransferee => (Code::FailedPrecondition, "etcdserver: bad leader transferee"),
+            E::NotSupportedForLearner => (
+                Code::Unavailable,
+                "etcdserver: rpc not supported for learner",
+            ),
+            E::BadLeaderTransferee => (
+                Code::FailedPrecondition,
+                "etcdserver: bad leader transferee",
+            ),
         }
     }
 }
@@ -245,24 +304,96 @@ mod tests {
     #[test]
     fn every_error_maps_to_etcds_code_and_message() {
         let table = [
-            (ApiError::EmptyKey, Code::InvalidArgument, "etcdserver: key is not provided"),
-            (ApiError::KeyNotFound, Code::InvalidArgument, "etcdserver: key not found"),
-            (ApiError::TooManyOps, Code::InvalidArgument, "etcdserver: too many operations in txn request"),
-            (ApiError::DuplicateKey, Code::InvalidArgument, "etcdserver: duplicate key given in txn request"),
-            (ApiError::Compacted, Code::OutOfRange, "etcdserver: mvcc: required revision has been compacted"),
-            (ApiError::FutureRev, Code::OutOfRange, "etcdserver: mvcc: required revision is a future revision"),
-            (ApiError::NoSpace, Code::ResourceExhausted, "etcdserver: mvcc: database space exceeded"),
-            (ApiError::LeaseNotFound, Code::NotFound, "etcdserver: requested lease not found"),
-            (ApiError::LeaseExist, Code::FailedPrecondition, "etcdserver: lease already exists"),
-            (ApiError::LeaseTtlTooLarge, Code::OutOfRange, "etcdserver: too large lease TTL"),
-            (ApiError::MemberNotFound, Code::NotFound, "etcdserver: member not found"),
-            (ApiError::RequestTooLarge, Code::InvalidArgument, "etcdserver: request is too large"),
-            (ApiError::NoLeader, Code::Unavailable, "etcdserver: no leader"),
-            (ApiError::Timeout, Code::Unavailable, "etcdserver: request timed out"),
-            (ApiError::LeaderChanged, Code::Unavailable, "etcdserver: leader changed"),
-            (ApiError::TooManyRequests, Code::ResourceExhausted, "etcdserver: too many requests"),
-            (ApiError::InvalidAuthToken, Code::Unauthenticated, "etcdserver: invalid auth token"),
-            (ApiError::PermissionDenied, Code::PermissionDenied, "etcdserver: permission denied"),
+            (
+                ApiError::EmptyKey,
+                Code::InvalidArgument,
+                "etcdserver: key is not provided",
+            ),
+            (
+                ApiError::KeyNotFound,
+                Code::InvalidArgument,
+                "etcdserver: key not found",
+            ),
+            (
+                ApiError::TooManyOps,
+                Code::InvalidArgument,
+                "etcdserver: too many operations in txn request",
+            ),
+            (
+                ApiError::DuplicateKey,
+                Code::InvalidArgument,
+                "etcdserver: duplicate key given in txn request",
+            ),
+            (
+                ApiError::Compacted,
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision has been compacted",
+            ),
+            (
+                ApiError::FutureRev,
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision is a future revision",
+            ),
+            (
+                ApiError::NoSpace,
+                Code::ResourceExhausted,
+                "etcdserver: mvcc: database space exceeded",
+            ),
+            (
+                ApiError::LeaseNotFound,
+                Code::NotFound,
+                "etcdserver: requested lease not found",
+            ),
+            (
+                ApiError::LeaseExist,
+                Code::FailedPrecondition,
+                "etcdserver: lease already exists",
+            ),
+            (
+                ApiError::LeaseTtlTooLarge,
+                Code::OutOfRange,
+                "etcdserver: too large lease TTL",
+            ),
+            (
+                ApiError::MemberNotFound,
+                Code::NotFound,
+                "etcdserver: member not found",
+            ),
+            (
+                ApiError::RequestTooLarge,
+                Code::InvalidArgument,
+                "etcdserver: request is too large",
+            ),
+            (
+                ApiError::NoLeader,
+                Code::Unavailable,
+                "etcdserver: no leader",
+            ),
+            (
+                ApiError::Timeout,
+                Code::Unavailable,
+                "etcdserver: request timed out",
+            ),
+            (
+                ApiError::LeaderChanged,
+                Code::Unavailable,
+                "etcdserver: leader changed",
+            ),
+            (
+                ApiError::TooManyRequests,
+                Code::ResourceExhausted,
+                "etcdserver: too many requests",
+            ),
+            (
+                ApiError::InvalidAuthToken,
+                Code::Unauthenticated,
+                "etcdserver: invalid auth token",
+            ),
+            (
+                ApiError::PermissionDenied,
+                Code::PermissionDenied,
+                "etcdserver: permission denied",
+            ),
             (
                 ApiError::AuthFailed,
                 Code::InvalidArgument,

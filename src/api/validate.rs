@@ -92,7 +92,10 @@ fn in_range(key: &[u8], (start, end): &(Vec<u8>, Vec<u8>)) -> bool {
 /// etcd's rule: within one branch a key may be written once, and not both put and deleted.
 /// The two branches of a nested txn never both run, so they may overlap each other.
 fn check_intervals(ops: &[RequestOp]) -> Result<Writes, ApiError> {
-    let mut w = Writes { puts: HashSet::new(), deletes: Vec::new() };
+    let mut w = Writes {
+        puts: HashSet::new(),
+        deletes: Vec::new(),
+    };
     for op in ops {
         match &op.request {
             Some(request_op::Request::RequestDeleteRange(d)) => {
@@ -136,7 +139,12 @@ mod tests {
     use crate::proto::etcdserverpb::request_op::Request;
 
     fn put_op(k: &str) -> RequestOp {
-        RequestOp { request: Some(Request::RequestPut(PutRequest { key: k.into(), ..Default::default() })) }
+        RequestOp {
+            request: Some(Request::RequestPut(PutRequest {
+                key: k.into(),
+                ..Default::default()
+            })),
+        }
     }
 
     fn del_op(k: &str, end: &str) -> RequestOp {
@@ -151,15 +159,34 @@ mod tests {
 
     #[test]
     fn duplicate_keys_are_refused_within_a_branch_only() {
-        let t = TxnRequest { success: vec![put_op("a"), put_op("a")], ..Default::default() };
-        assert_eq!(txn(&t, 128), Err(ApiError::DuplicateKey));
-        let t = TxnRequest { success: vec![put_op("b"), del_op("a", "c")], ..Default::default() };
-        assert_eq!(txn(&t, 128), Err(ApiError::DuplicateKey));
-        let t = TxnRequest { success: vec![put_op("a")], failure: vec![put_op("a")], ..Default::default() };
-        assert_eq!(txn(&t, 128), Ok(()));
-        let nested = TxnRequest { success: vec![put_op("a")], failure: vec![put_op("a")], ..Default::default() };
         let t = TxnRequest {
-            success: vec![RequestOp { request: Some(Request::RequestTxn(nested)) }, put_op("a")],
+            success: vec![put_op("a"), put_op("a")],
+            ..Default::default()
+        };
+        assert_eq!(txn(&t, 128), Err(ApiError::DuplicateKey));
+        let t = TxnRequest {
+            success: vec![put_op("b"), del_op("a", "c")],
+            ..Default::default()
+        };
+        assert_eq!(txn(&t, 128), Err(ApiError::DuplicateKey));
+        let t = TxnRequest {
+            success: vec![put_op("a")],
+            failure: vec![put_op("a")],
+            ..Default::default()
+        };
+        assert_eq!(txn(&t, 128), Ok(()));
+        let nested = TxnRequest {
+            success: vec![put_op("a")],
+            failure: vec![put_op("a")],
+            ..Default::default()
+        };
+        let t = TxnRequest {
+            success: vec![
+                RequestOp {
+                    request: Some(Request::RequestTxn(nested)),
+                },
+                put_op("a"),
+            ],
             ..Default::default()
         };
         assert_eq!(txn(&t, 128), Err(ApiError::DuplicateKey));
@@ -167,10 +194,18 @@ mod tests {
 
     #[test]
     fn too_many_ops_and_empty_keys() {
-        let t = TxnRequest { success: (0..3).map(|i| put_op(&i.to_string())).collect(), ..Default::default() };
+        let t = TxnRequest {
+            success: (0..3).map(|i| put_op(&i.to_string())).collect(),
+            ..Default::default()
+        };
         assert_eq!(txn(&t, 2), Err(ApiError::TooManyOps));
         assert_eq!(put(&PutRequest::default()), Err(ApiError::EmptyKey));
-        let p = PutRequest { key: "k".into(), value: "v".into(), ignore_value: true, ..Default::default() };
+        let p = PutRequest {
+            key: "k".into(),
+            value: "v".into(),
+            ignore_value: true,
+            ..Default::default()
+        };
         assert_eq!(put(&p), Err(ApiError::ValueProvided));
     }
 }

@@ -88,16 +88,30 @@ impl StreamTask {
                 };
                 self.watchers.insert(
                     id,
-                    WatcherOpts { prev_kv: c.prev_kv, progress_notify: c.progress_notify, fragment: c.fragment },
+                    WatcherOpts {
+                        prev_kv: c.prev_kv,
+                        progress_notify: c.progress_notify,
+                        fragment: c.fragment,
+                    },
                 );
                 // The created response goes out before any event of the new watcher.
                 if !self
-                    .send(WatchResponse { header: self.core.header(0), watch_id: id, created: true, ..Default::default() })
+                    .send(WatchResponse {
+                        header: self.core.header(0),
+                        watch_id: id,
+                        created: true,
+                        ..Default::default()
+                    })
                     .await
                 {
                     return false;
                 }
-                self.core.state.hub.watch((self.stream_id, id), spec, c.start_revision, self.events_tx.clone());
+                self.core.state.hub.watch(
+                    (self.stream_id, id),
+                    spec,
+                    c.start_revision,
+                    self.events_tx.clone(),
+                );
                 true
             }
             Some(RequestUnion::CancelRequest(c)) => {
@@ -116,7 +130,13 @@ impl StreamTask {
             }
             Some(RequestUnion::ProgressRequest(_)) => {
                 if self.core.state.hub.stream_synced(self.stream_id) {
-                    return self.send(WatchResponse { header: self.core.header(0), watch_id: -1, ..Default::default() }).await;
+                    return self
+                        .send(WatchResponse {
+                            header: self.core.header(0),
+                            watch_id: -1,
+                            ..Default::default()
+                        })
+                        .await;
                 }
                 true
             }
@@ -125,7 +145,9 @@ impl StreamTask {
     }
 
     async fn on_batch(&mut self, batch: WatchBatch) -> bool {
-        let Some(opts) = self.watchers.get(&batch.watch_id) else { return true };
+        let Some(opts) = self.watchers.get(&batch.watch_id) else {
+            return true;
+        };
         if batch.compact_revision != 0 {
             self.watchers.remove(&batch.watch_id);
             return self
@@ -147,7 +169,11 @@ impl StreamTask {
                     EventKind::Delete => EventType::Delete as i32,
                 },
                 kv: Some((*e.kv).clone()),
-                prev_kv: if opts.prev_kv { e.prev_kv.as_ref().map(|p| (**p).clone()) } else { None },
+                prev_kv: if opts.prev_kv {
+                    e.prev_kv.as_ref().map(|p| (**p).clone())
+                } else {
+                    None
+                },
             })
             .collect();
         let header = self.core.header(batch.revision);
@@ -176,23 +202,45 @@ impl StreamTask {
             }
             return true;
         }
-        self.send(WatchResponse { header, watch_id: batch.watch_id, events, ..Default::default() }).await
+        self.send(WatchResponse {
+            header,
+            watch_id: batch.watch_id,
+            events,
+            ..Default::default()
+        })
+        .await
     }
 
     async fn on_progress_tick(&mut self) -> bool {
         if !self.core.state.hub.stream_synced(self.stream_id) {
             return true;
         }
-        let ids: Vec<i64> = self.watchers.iter().filter(|(_, o)| o.progress_notify).map(|(id, _)| *id).collect();
+        let ids: Vec<i64> = self
+            .watchers
+            .iter()
+            .filter(|(_, o)| o.progress_notify)
+            .map(|(id, _)| *id)
+            .collect();
         for id in ids {
-            if !self.send(WatchResponse { header: self.core.header(0), watch_id: id, ..Default::default() }).await {
+            if !self
+                .send(WatchResponse {
+                    header: self.core.header(0),
+                    watch_id: id,
+                    ..Default::default()
+                })
+                .await
+            {
                 return false;
             }
         }
         true
     }
 
-    async fn run(mut self, mut inbound: Streaming<WatchRequest>, mut events: mpsc::Receiver<WatchBatch>) {
+    async fn run(
+        mut self,
+        mut inbound: Streaming<WatchRequest>,
+        mut events: mpsc::Receiver<WatchBatch>,
+    ) {
         let mut progress = tokio::time::interval(PROGRESS_INTERVAL);
         progress.tick().await;
         loop {

@@ -96,7 +96,10 @@ impl Membership {
             })?;
             members.insert(m.id, m);
         }
-        Ok(Self { cluster_id, members })
+        Ok(Self {
+            cluster_id,
+            members,
+        })
     }
 
     /// Writes the cluster ID into `batch`.

@@ -26,18 +26,28 @@ pub fn routes(core: Arc<Core>) -> Router {
 }
 
 fn text(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 /// Healthy when no alarm is raised, a leader is known and a linearizable read succeeds in time.
 async fn health(State(core): State<Arc<Core>>) -> Response {
     let healthy = core.state.alarms.read().list().is_empty()
         && core.raft.status().leader != 0
-        && tokio::time::timeout(Duration::from_secs(1), core.read_barrier()).await.is_ok_and(|r| r.is_ok());
+        && tokio::time::timeout(Duration::from_secs(1), core.read_barrier())
+            .await
+            .is_ok_and(|r| r.is_ok());
     if healthy {
         text(StatusCode::OK, r#"{"health":"true"}"#.to_string())
     } else {
-        text(StatusCode::SERVICE_UNAVAILABLE, r#"{"health":"false"}"#.to_string())
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"health":"false"}"#.to_string(),
+        )
     }
 }
 
@@ -56,21 +66,65 @@ async fn metrics(State(core): State<Arc<Core>>) -> Response {
     let raft = core.raft.status();
     let (rev, compact, size, keys) = {
         let s = core.state.mvcc.read();
-        (s.current_rev(), s.compact_rev(), s.size_bytes(), s.live_keys())
+        (
+            s.current_rev(),
+            s.compact_rev(),
+            s.size_bytes(),
+            s.live_keys(),
+        )
     };
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, value: String| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
     };
-    gauge("etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not.", u8::from(raft.leader != 0).to_string());
-    gauge("etcd_server_is_leader", "Whether or not this member is a leader.", u8::from(raft.leader == core.member_id).to_string());
-    gauge("etcd_server_proposals_committed_total", "The total number of consensus proposals committed.", raft.commit.to_string());
-    gauge("etcd_server_proposals_applied_total", "The total number of consensus proposals applied.", raft.applied.to_string());
-    gauge("etcd_server_term", "The current raft term.", raft.term.to_string());
-    gauge("etcd_mvcc_db_total_size_in_bytes", "Total size of the underlying database in bytes.", size.to_string());
-    gauge("etcd_debugging_mvcc_current_revision", "The current revision of store.", rev.to_string());
-    gauge("etcd_debugging_mvcc_compact_revision", "The revision of the last compaction in store.", compact.to_string());
-    gauge("etcd_debugging_mvcc_keys_total", "Total number of keys.", keys.to_string());
+    gauge(
+        "etcd_server_has_leader",
+        "Whether or not a leader exists. 1 is existence, 0 is not.",
+        u8::from(raft.leader != 0).to_string(),
+    );
+    gauge(
+        "etcd_server_is_leader",
+        "Whether or not this member is a leader.",
+        u8::from(raft.leader == core.member_id).to_string(),
+    );
+    gauge(
+        "etcd_server_proposals_committed_total",
+        "The total number of consensus proposals committed.",
+        raft.commit.to_string(),
+    );
+    gauge(
+        "etcd_server_proposals_applied_total",
+        "The total number of consensus proposals applied.",
+        raft.applied.to_string(),
+    );
+    gauge(
+        "etcd_server_term",
+        "The current raft term.",
+        raft.term.to_string(),
+    );
+    gauge(
+        "etcd_mvcc_db_total_size_in_bytes",
+        "Total size of the underlying database in bytes.",
+        size.to_string(),
+    );
+    gauge(
+        "etcd_debugging_mvcc_current_revision",
+        "The current revision of store.",
+        rev.to_string(),
+    );
+    gauge(
+        "etcd_debugging_mvcc_compact_revision",
+        "The revision of the last compaction in store.",
+        compact.to_string(),
+    );
+    gauge(
+        "etcd_debugging_mvcc_keys_total",
+        "Total number of keys.",
+        keys.to_string(),
+    );
     let _ = writeln!(
         out,
         "# HELP etcd_server_id Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.\n# TYPE etcd_server_id gauge\netcd_server_id{{server_id=\"{:x}\"}} 1",

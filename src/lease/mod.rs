@@ -46,7 +46,9 @@ impl Lease {
     /// Seconds left before expiry (the granted TTL when no deadline runs here).
     pub fn remaining_secs(&self, now: Instant) -> i64 {
         match self.expiry {
-            Some(at) => i64::try_from(at.saturating_duration_since(now).as_secs()).unwrap_or(i64::MAX),
+            Some(at) => {
+                i64::try_from(at.saturating_duration_since(now).as_secs()).unwrap_or(i64::MAX)
+            }
             None => self.ttl,
         }
     }
@@ -63,7 +65,11 @@ pub struct Lessor {
 impl Lessor {
     /// A lessor whose shortest TTL is `min_ttl` seconds.
     pub fn new(min_ttl: i64) -> Self {
-        Self { leases: HashMap::new(), min_ttl: min_ttl.max(1), primary: false }
+        Self {
+            leases: HashMap::new(),
+            min_ttl: min_ttl.max(1),
+            primary: false,
+        }
     }
 
     /// The TTL a grant of `ttl` seconds really gets.
@@ -98,13 +104,29 @@ impl Lessor {
         }
         let ttl = self.effective_ttl(ttl);
         let expiry = self.primary.then(|| now + secs(ttl));
-        self.leases.insert(id, Lease { id, ttl, expiry, keys: BTreeSet::new() });
+        self.leases.insert(
+            id,
+            Lease {
+                id,
+                ttl,
+                expiry,
+                keys: BTreeSet::new(),
+            },
+        );
         Ok(ttl)
     }
 
     /// Restores a lease at start-up.
     pub fn restore(&mut self, id: i64, ttl: i64) {
-        self.leases.insert(id, Lease { id, ttl, expiry: None, keys: BTreeSet::new() });
+        self.leases.insert(
+            id,
+            Lease {
+                id,
+                ttl,
+                expiry: None,
+                keys: BTreeSet::new(),
+            },
+        );
     }
 
     /// Removes a lease (applied from the log) and returns it.
@@ -209,7 +231,10 @@ mod tests {
         l.attach(b"k", 1, 2);
         assert!(l.get(1).expect("lease").keys.is_empty());
         assert!(l.get(2).expect("lease").keys.contains(&b"k".to_vec()));
-        assert!(l.expired(now + Duration::from_secs(1000)).is_empty(), "not primary");
+        assert!(
+            l.expired(now + Duration::from_secs(1000)).is_empty(),
+            "not primary"
+        );
         assert_eq!(l.renew(1, now), Err(LeaseError::NotLeader));
         assert_eq!(l.revoke(2).expect("revoke").keys.len(), 1);
         assert_eq!(l.revoke(2).err(), Some(LeaseError::NotFound));

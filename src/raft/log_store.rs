@@ -24,7 +24,10 @@ fn entry_key(index: u64) -> Vec<u8> {
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StorageError {
-    StorageError::Corrupt { what: what.to_string(), detail: e.to_string() }
+    StorageError::Corrupt {
+        what: what.to_string(),
+        detail: e.to_string(),
+    }
 }
 
 struct Inner {
@@ -60,26 +63,41 @@ impl LogStore {
     pub fn open(engine: Engine) -> Result<Self, StorageError> {
         let mut hard_state = HardState::default();
         if let Some(b) = engine.raft_get(HARD_STATE)? {
-            hard_state.merge_from_bytes(&b).map_err(|e| corrupt("hard state", e))?;
+            hard_state
+                .merge_from_bytes(&b)
+                .map_err(|e| corrupt("hard state", e))?;
         }
         let mut conf_state = ConfState::default();
         if let Some(b) = engine.raft_get(CONF_STATE)? {
-            conf_state.merge_from_bytes(&b).map_err(|e| corrupt("conf state", e))?;
+            conf_state
+                .merge_from_bytes(&b)
+                .map_err(|e| corrupt("conf state", e))?;
         }
         let mut snapshot_meta = SnapshotMetadata::default();
         if let Some(b) = engine.raft_get(SNAPSHOT_META)? {
-            snapshot_meta.merge_from_bytes(&b).map_err(|e| corrupt("snapshot metadata", e))?;
+            snapshot_meta
+                .merge_from_bytes(&b)
+                .map_err(|e| corrupt("snapshot metadata", e))?;
         }
         let mut entries = VecDeque::new();
         for (_, v) in engine.raft_scan_prefix(ENTRY_PREFIX)? {
             let mut e = Entry::default();
-            e.merge_from_bytes(&v).map_err(|e| corrupt("log entry", e))?;
+            e.merge_from_bytes(&v)
+                .map_err(|e| corrupt("log entry", e))?;
             if e.index > snapshot_meta.index {
                 entries.push_back(e);
             }
         }
-        let inner = Inner { hard_state, conf_state, snapshot_meta, entries };
-        Ok(Self { engine, inner: Arc::new(RwLock::new(inner)) })
+        let inner = Inner {
+            hard_state,
+            conf_state,
+            snapshot_meta,
+            entries,
+        };
+        Ok(Self {
+            engine,
+            inner: Arc::new(RwLock::new(inner)),
+        })
     }
 
     /// True when nothing was ever stored (a brand-new member).
@@ -147,7 +165,10 @@ impl LogStore {
     pub fn set_commit(&self, commit: u64, batch: &mut RaftBatch) {
         let mut inner = self.inner.write();
         inner.hard_state.commit = commit;
-        batch.put(HARD_STATE, inner.hard_state.write_to_bytes().unwrap_or_default());
+        batch.put(
+            HARD_STATE,
+            inner.hard_state.write_to_bytes().unwrap_or_default(),
+        );
     }
 
     /// Records a new configuration into `batch`.
@@ -174,7 +195,10 @@ impl LogStore {
         inner.snapshot_meta.term = term;
         let cs = inner.conf_state.clone();
         inner.snapshot_meta.set_conf_state(cs);
-        batch.put(SNAPSHOT_META, inner.snapshot_meta.write_to_bytes().unwrap_or_default());
+        batch.put(
+            SNAPSHOT_META,
+            inner.snapshot_meta.write_to_bytes().unwrap_or_default(),
+        );
     }
 
     /// Installs a snapshot received from the leader: the log restarts after it.
@@ -191,8 +215,14 @@ impl LogStore {
         inner.hard_state.term = inner.hard_state.term.max(meta.term);
         inner.hard_state.commit = meta.index;
         batch.put(SNAPSHOT_META, meta.write_to_bytes().unwrap_or_default());
-        batch.put(CONF_STATE, inner.conf_state.write_to_bytes().unwrap_or_default());
-        batch.put(HARD_STATE, inner.hard_state.write_to_bytes().unwrap_or_default());
+        batch.put(
+            CONF_STATE,
+            inner.conf_state.write_to_bytes().unwrap_or_default(),
+        );
+        batch.put(
+            HARD_STATE,
+            inner.hard_state.write_to_bytes().unwrap_or_default(),
+        );
     }
 
     /// Writes `batch` (durability comes from the engine flush that follows).
@@ -212,7 +242,10 @@ impl LogStore {
 impl raft::Storage for LogStore {
     fn initial_state(&self) -> raft::Result<RaftState> {
         let inner = self.inner.read();
-        Ok(RaftState { hard_state: inner.hard_state.clone(), conf_state: inner.conf_state.clone() })
+        Ok(RaftState {
+            hard_state: inner.hard_state.clone(),
+            conf_state: inner.conf_state.clone(),
+        })
     }
 
     fn entries(

@@ -46,9 +46,16 @@ pub struct RaftStatus {
 }
 
 enum Request {
-    Propose { data: Vec<u8>, ack: oneshot::Sender<Result<(), ProposeError>> },
-    ReadIndex { reply: oneshot::Sender<Result<u64, ProposeError>> },
-    TransferLeader { to: u64 },
+    Propose {
+        data: Vec<u8>,
+        ack: oneshot::Sender<Result<(), ProposeError>>,
+    },
+    ReadIndex {
+        reply: oneshot::Sender<Result<u64, ProposeError>>,
+    },
+    TransferLeader {
+        to: u64,
+    },
     Step(Message),
 }
 
@@ -68,7 +75,10 @@ impl RaftHandle {
     /// [`ProposeError::Stopped`] when the node is gone, [`ProposeError::NoLeader`].
     pub async fn propose(&self, data: Vec<u8>) -> Result<(), ProposeError> {
         let (ack, rx) = oneshot::channel();
-        self.tx.send(Request::Propose { data, ack }).await.map_err(|_| ProposeError::Stopped)?;
+        self.tx
+            .send(Request::Propose { data, ack })
+            .await
+            .map_err(|_| ProposeError::Stopped)?;
         rx.await.map_err(|_| ProposeError::Stopped)?
     }
 
@@ -79,7 +89,10 @@ impl RaftHandle {
     /// No leader, timeout, or the node stopped.
     pub async fn read_index(&self) -> Result<u64, ProposeError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Request::ReadIndex { reply }).await.map_err(|_| ProposeError::Stopped)?;
+        self.tx
+            .send(Request::ReadIndex { reply })
+            .await
+            .map_err(|_| ProposeError::Stopped)?;
         let index = rx.await.map_err(|_| ProposeError::Stopped)??;
         self.wait_applied(index).await?;
         Ok(index)
@@ -91,7 +104,10 @@ impl RaftHandle {
     /// [`ProposeError::Stopped`] if the node stops first.
     pub async fn wait_applied(&self, index: u64) -> Result<(), ProposeError> {
         let mut applied = self.applied.clone();
-        applied.wait_for(|a| *a >= index).await.map_err(|_| ProposeError::Stopped)?;
+        applied
+            .wait_for(|a| *a >= index)
+            .await
+            .map_err(|_| ProposeError::Stopped)?;
         Ok(())
     }
 
@@ -100,7 +116,10 @@ impl RaftHandle {
     /// # Errors
     /// [`ProposeError::Stopped`].
     pub async fn transfer_leader(&self, to: u64) -> Result<(), ProposeError> {
-        self.tx.send(Request::TransferLeader { to }).await.map_err(|_| ProposeError::Stopped)
+        self.tx
+            .send(Request::TransferLeader { to })
+            .await
+            .map_err(|_| ProposeError::Stopped)
     }
 
     /// Delivers a message from a peer.
@@ -108,7 +127,10 @@ impl RaftHandle {
     /// # Errors
     /// [`ProposeError::Stopped`].
     pub async fn step(&self, msg: Message) -> Result<(), ProposeError> {
-        self.tx.send(Request::Step(msg)).await.map_err(|_| ProposeError::Stopped)
+        self.tx
+            .send(Request::Step(msg))
+            .await
+            .map_err(|_| ProposeError::Stopped)
     }
 
     /// The latest status.
@@ -193,7 +215,9 @@ impl slog::Drain for SlogToTracing {
 
     fn log(&self, record: &slog::Record<'_>, _: &slog::OwnedKVList) -> Result<(), slog::Never> {
         match record.level() {
-            slog::Level::Critical | slog::Level::Error => error!(target: "raft", "{}", record.msg()),
+            slog::Level::Critical | slog::Level::Error => {
+                error!(target: "raft", "{}", record.msg())
+            }
             slog::Level::Warning => warn!(target: "raft", "{}", record.msg()),
             slog::Level::Info => info!(target: "raft", "{}", record.msg()),
             _ => debug!(target: "raft", "{}", record.msg()),
@@ -235,7 +259,8 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         }
         let heartbeat_ms = config.heartbeat.as_millis().max(1);
         let election_ticks =
-            usize::try_from((config.election_timeout.as_millis() / heartbeat_ms).max(2)).unwrap_or(10);
+            usize::try_from((config.election_timeout.as_millis() / heartbeat_ms).max(2))
+                .unwrap_or(10);
         let applied = sm.applied_index();
         let raft_config = Config {
             id: config.id,
@@ -251,10 +276,18 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         raft_config.validate()?;
         let raw = RawNode::new(&raft_config, store.clone(), &slog_logger())?;
         let (tx, rx) = mpsc::channel(4096);
-        let status = RaftStatus { id: config.id, applied, ..Default::default() };
+        let status = RaftStatus {
+            id: config.id,
+            applied,
+            ..Default::default()
+        };
         let (status_tx, status_rx) = watch::channel(status);
         let (applied_tx, applied_rx) = watch::channel(applied);
-        let handle = RaftHandle { tx, status: status_rx, applied: applied_rx };
+        let handle = RaftHandle {
+            tx,
+            status: status_rx,
+            applied: applied_rx,
+        };
         let node = Self {
             raw,
             store,
@@ -351,7 +384,10 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
             self.waiting_for_leader.push((data, ack));
             return;
         }
-        let result = self.raw.propose(Vec::new(), data).map_err(|_| ProposeError::NoLeader);
+        let result = self
+            .raw
+            .propose(Vec::new(), data)
+            .map_err(|_| ProposeError::NoLeader);
         let _ = ack.send(result);
     }
 
@@ -362,7 +398,13 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         self.read_seq += 1;
         let ctx = self.read_seq.to_be_bytes().to_vec();
         let replies = std::mem::take(&mut self.new_reads);
-        self.reads.insert(ctx.clone(), PendingRead { replies, issued_tick: self.ticks });
+        self.reads.insert(
+            ctx.clone(),
+            PendingRead {
+                replies,
+                issued_tick: self.ticks,
+            },
+        );
         if self.leader != 0 {
             self.raw.read_index(ctx);
         }
@@ -374,7 +416,10 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         if leader != self.leader {
             self.leader = leader;
             let is_self = self.raw.raft.state == StateRole::Leader;
-            info!(leader = format!("{leader:x}"), term, is_self, "raft leader changed");
+            info!(
+                leader = format!("{leader:x}"),
+                term, is_self, "raft leader changed"
+            );
             self.sm.on_leader_change(leader, term, is_self);
             if leader != 0 {
                 for (data, ack) in std::mem::take(&mut self.waiting_for_leader) {

@@ -127,7 +127,11 @@ impl ServerHandle {
     }
 }
 
-fn bootstrap(engine: &Engine, state: &SharedState, opts: &Options) -> Result<(u64, Vec<u64>), StartError> {
+fn bootstrap(
+    engine: &Engine,
+    state: &SharedState,
+    opts: &Options,
+) -> Result<(u64, Vec<u64>), StartError> {
     let mut by_name: Vec<(String, Vec<String>)> = Vec::new();
     for (name, url) in &opts.initial_cluster {
         match by_name.iter_mut().find(|(n, _)| n == name) {
@@ -150,7 +154,9 @@ fn bootstrap(engine: &Engine, state: &SharedState, opts: &Options) -> Result<(u6
         .iter()
         .find(|m| m.name == opts.name)
         .map(|m| m.id)
-        .ok_or_else(|| StartError::NotInCluster { name: opts.name.clone() })?;
+        .ok_or_else(|| StartError::NotInCluster {
+            name: opts.name.clone(),
+        })?;
     let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
     let mut membership = state.membership.write();
     if membership.members.is_empty() {
@@ -162,7 +168,10 @@ fn bootstrap(engine: &Engine, state: &SharedState, opts: &Options) -> Result<(u6
         engine
             .apply_state(batch)
             .and_then(|()| engine.flush())
-            .map_err(|source| StartError::DataDir { path: opts.data_dir.clone(), source })?;
+            .map_err(|source| StartError::DataDir {
+                path: opts.data_dir.clone(),
+                source,
+            })?;
     }
     Ok((me, ids))
 }
@@ -173,17 +182,27 @@ fn bootstrap(engine: &Engine, state: &SharedState, opts: &Options) -> Result<(u6
 /// Data dir, listener or raft failures, each naming what to fix.
 pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     let db_dir = opts.data_dir.join("member").join("kvd");
-    std::fs::create_dir_all(&db_dir)
-        .map_err(|source| StartError::CreateDir { path: opts.data_dir.clone(), source })?;
-    let engine =
-        Engine::open(&db_dir).map_err(|source| StartError::DataDir { path: opts.data_dir.clone(), source })?;
+    std::fs::create_dir_all(&db_dir).map_err(|source| StartError::CreateDir {
+        path: opts.data_dir.clone(),
+        source,
+    })?;
+    let engine = Engine::open(&db_dir).map_err(|source| StartError::DataDir {
+        path: opts.data_dir.clone(),
+        source,
+    })?;
     let min_ttl = min_lease_ttl(opts.heartbeat, opts.election_timeout);
-    let state = SharedState::load(&engine, min_ttl)
-        .map_err(|source| StartError::DataDir { path: opts.data_dir.clone(), source })?;
+    let state = SharedState::load(&engine, min_ttl).map_err(|source| StartError::DataDir {
+        path: opts.data_dir.clone(),
+        source,
+    })?;
     let (me, voters) = bootstrap(&engine, &state, &opts)?;
     let (leader_tx, _leader_rx) = tokio::sync::watch::channel((0, 0, false));
-    let applier = Applier::new(state.clone(), engine.clone(), leader_tx)
-        .map_err(|source| StartError::DataDir { path: opts.data_dir.clone(), source })?;
+    let applier = Applier::new(state.clone(), engine.clone(), leader_tx).map_err(|source| {
+        StartError::DataDir {
+            path: opts.data_dir.clone(),
+            source,
+        }
+    })?;
     let raft_config = RaftConfig {
         id: me,
         initial_voters: voters,
@@ -191,8 +210,8 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         election_timeout: opts.election_timeout,
         snapshot_count: opts.snapshot_count,
     };
-    let (node, raft) =
-        RaftNode::new(raft_config, engine.clone(), applier, NoPeers).map_err(|e| StartError::Raft(e.to_string()))?;
+    let (node, raft) = RaftNode::new(raft_config, engine.clone(), applier, NoPeers)
+        .map_err(|e| StartError::Raft(e.to_string()))?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let raft_shutdown = shutdown.clone();
@@ -203,28 +222,54 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         raft_shutdown.cancel();
     });
     let request_timeout = Duration::from_secs(5) + 2 * opts.election_timeout;
-    let core = Core::new(state.clone(), raft.clone(), engine.clone(), me, opts.limits, request_timeout);
+    let core = Core::new(
+        state.clone(),
+        raft.clone(),
+        engine.clone(),
+        me,
+        opts.limits,
+        request_timeout,
+    );
 
     tracker.spawn(state.hub.clone().run_sync(shutdown.clone()));
     tracker.spawn(api::lease::run_expiry(core.clone(), shutdown.clone()));
     if let Some(ac) = opts.auto_compaction {
         tracker.spawn(crate::compactor::run(core.clone(), ac, shutdown.clone()));
     }
-    tracker.spawn(publish_attributes(core.clone(), opts.name.clone(), opts.advertise_client_urls.clone()));
+    tracker.spawn(publish_attributes(
+        core.clone(),
+        opts.name.clone(),
+        opts.advertise_client_urls.clone(),
+    ));
 
     let router = listener::router(core.clone(), snapshot_fn());
     let mut client_addrs = Vec::new();
     for addr in &opts.listen_client {
         let l = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|source| StartError::Listen { addr: *addr, source })?;
+            .map_err(|source| StartError::Listen {
+                addr: *addr,
+                source,
+            })?;
         let local = l.local_addr().unwrap_or(*addr);
         info!(address = %local, "serving client traffic insecurely (gRPC and HTTP)");
         client_addrs.push(local);
-        tracker.spawn(listener::serve(l, router.clone(), shutdown.clone(), tracker.clone()));
+        tracker.spawn(listener::serve(
+            l,
+            router.clone(),
+            shutdown.clone(),
+            tracker.clone(),
+        ));
     }
     info!(name = %opts.name, member = format!("{me:x}"), cluster = format!("{:x}", core.cluster_id()), "kvd member started");
-    Ok(ServerHandle { shutdown, tracker, raft_task, engine, client_addrs, core })
+    Ok(ServerHandle {
+        shutdown,
+        tracker,
+        raft_task,
+        engine,
+        client_addrs,
+        core,
+    })
 }
 
 /// etcd's minimum lease TTL: ceil(1.5 × election timeout), in seconds.
@@ -238,14 +283,29 @@ fn min_lease_ttl(heartbeat: Duration, election: Duration) -> i64 {
 /// Publishes this member's name and client URLs through raft once a leader is known.
 async fn publish_attributes(core: Arc<Core>, name: String, client_urls: Vec<String>) {
     loop {
-        if core.raft.wait_leader(Duration::from_secs(3600)).await.is_err() {
+        if core
+            .raft
+            .wait_leader(Duration::from_secs(3600))
+            .await
+            .is_err()
+        {
             continue;
         }
-        let current = core.state.membership.read().members.get(&core.member_id).cloned();
+        let current = core
+            .state
+            .membership
+            .read()
+            .members
+            .get(&core.member_id)
+            .cloned();
         if current.is_some_and(|m| m.name == name && m.client_urls == client_urls) {
             return;
         }
-        let attrs = MemberAttributes { member_id: core.member_id, name: name.clone(), client_urls: client_urls.clone() };
+        let attrs = MemberAttributes {
+            member_id: core.member_id,
+            name: name.clone(),
+            client_urls: client_urls.clone(),
+        };
         match core.propose(Op::MemberAttributes(attrs)).await {
             Ok(_) => return,
             Err(ApiError::Stopped) => return,
@@ -267,7 +327,13 @@ mod tests {
 
     #[test]
     fn minimum_lease_ttl_matches_etcd() {
-        assert_eq!(min_lease_ttl(Duration::from_millis(100), Duration::from_millis(1000)), 2);
-        assert_eq!(min_lease_ttl(Duration::from_millis(100), Duration::from_millis(5000)), 8);
+        assert_eq!(
+            min_lease_ttl(Duration::from_millis(100), Duration::from_millis(1000)),
+            2
+        );
+        assert_eq!(
+            min_lease_ttl(Duration::from_millis(100), Duration::from_millis(5000)),
+            8
+        );
     }
 }

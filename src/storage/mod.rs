@@ -110,7 +110,10 @@ impl Engine {
     /// # Errors
     /// Fails when sled cannot create it.
     pub fn temporary() -> Result<Self> {
-        let db = sled::Config::new().temporary(true).flush_every_ms(None).open()?;
+        let db = sled::Config::new()
+            .temporary(true)
+            .flush_every_ms(None)
+            .open()?;
         Self::from_db(db)
     }
 

@@ -81,17 +81,39 @@ pub struct WatchHub {
 impl WatchHub {
     /// A hub reading history from `mvcc`.
     pub fn new(mvcc: Arc<RwLock<MvccStore>>) -> Arc<Self> {
-        Arc::new(Self { watchers: Mutex::new(HashMap::new()), mvcc, unsynced: Notify::new() })
+        Arc::new(Self {
+            watchers: Mutex::new(HashMap::new()),
+            mvcc,
+            unsynced: Notify::new(),
+        })
     }
 
     /// Adds a watcher that wants events from `start_rev` on (0 = from the next revision).
     /// Returns the current revision.
-    pub fn watch(&self, key: WatcherKey, spec: WatchSpec, start_rev: i64, tx: mpsc::Sender<WatchBatch>) -> i64 {
+    pub fn watch(
+        &self,
+        key: WatcherKey,
+        spec: WatchSpec,
+        start_rev: i64,
+        tx: mpsc::Sender<WatchBatch>,
+    ) -> i64 {
         let mut watchers = self.watchers.lock();
         let current = self.mvcc.read().current_rev();
-        let next_rev = if start_rev <= 0 { current + 1 } else { start_rev };
+        let next_rev = if start_rev <= 0 {
+            current + 1
+        } else {
+            start_rev
+        };
         let synced = next_rev > current;
-        watchers.insert(key, Watcher { spec, tx, next_rev, synced });
+        watchers.insert(
+            key,
+            Watcher {
+                spec,
+                tx,
+                next_rev,
+                synced,
+            },
+        );
         drop(watchers);
         if !synced {
             self.unsynced.notify_one();
@@ -111,7 +133,10 @@ impl WatchHub {
 
     /// True when every watcher of the stream is synced (a progress notification may be sent).
     pub fn stream_synced(&self, stream: u64) -> bool {
-        self.watchers.lock().iter().all(|((s, _), w)| *s != stream || w.synced)
+        self.watchers
+            .lock()
+            .iter()
+            .all(|((s, _), w)| *s != stream || w.synced)
     }
 
     /// Delivers the events of applied revision `rev` to synced watchers. Never blocks.
@@ -122,12 +147,21 @@ impl WatchHub {
             if !w.synced || rev < w.next_rev {
                 continue;
             }
-            let matched: Vec<Event> = events.iter().filter(|e| w.spec.matches(e)).cloned().collect();
+            let matched: Vec<Event> = events
+                .iter()
+                .filter(|e| w.spec.matches(e))
+                .cloned()
+                .collect();
             if matched.is_empty() {
                 w.next_rev = rev + 1;
                 continue;
             }
-            let batch = WatchBatch { watch_id: *watch_id, events: matched, revision: rev, compact_revision: 0 };
+            let batch = WatchBatch {
+                watch_id: *watch_id,
+                events: matched,
+                revision: rev,
+                compact_revision: 0,
+            };
             match w.tx.try_send(batch) {
                 Ok(()) => w.next_rev = rev + 1,
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -190,12 +224,19 @@ impl WatchHub {
                 (current, compact, upto, events)
             };
             let mut watchers = self.watchers.lock();
-            let Some(w) = watchers.get_mut(&key) else { continue };
+            let Some(w) = watchers.get_mut(&key) else {
+                continue;
+            };
             if w.next_rev != from || w.synced {
                 continue;
             }
             if from < compact {
-                let batch = WatchBatch { watch_id: key.1, events: Vec::new(), revision: current, compact_revision: compact };
+                let batch = WatchBatch {
+                    watch_id: key.1,
+                    events: Vec::new(),
+                    revision: current,
+                    compact_revision: compact,
+                };
                 if w.tx.try_send(batch).is_ok() {
                     watchers.remove(&key);
                 } else {
@@ -213,7 +254,12 @@ impl WatchHub {
             };
             let matched: Vec<Event> = events.into_iter().filter(|e| w.spec.matches(e)).collect();
             if !matched.is_empty() {
-                let batch = WatchBatch { watch_id: key.1, events: matched, revision: current, compact_revision: 0 };
+                let batch = WatchBatch {
+                    watch_id: key.1,
+                    events: matched,
+                    revision: current,
+                    compact_revision: 0,
+                };
                 if w.tx.try_send(batch).is_err() {
                     still_unsynced = true;
                     continue;
@@ -231,4 +277,3 @@ impl WatchHub {
         still_unsynced
     }
 }
-

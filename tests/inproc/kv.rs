@@ -1,16 +1,23 @@
 use kvd::proto::etcdserverpb::{
-    compare, request_op, Compare, CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest,
+    compare, request_op, CompactionRequest, Compare, DeleteRangeRequest, PutRequest, RangeRequest,
     RequestOp, TxnRequest,
 };
 
 use crate::common::{within, Member};
 
 fn put(k: &str, v: &str) -> PutRequest {
-    PutRequest { key: k.into(), value: v.into(), ..Default::default() }
+    PutRequest {
+        key: k.into(),
+        value: v.into(),
+        ..Default::default()
+    }
 }
 
 fn get(k: &str) -> RangeRequest {
-    RangeRequest { key: k.into(), ..Default::default() }
+    RangeRequest {
+        key: k.into(),
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
@@ -19,27 +26,45 @@ async fn put_get_delete_follow_etcd_revisions() {
     let mut kv = m.kv().await;
     within(async {
         let r = kv.range(get("a")).await.expect("range").into_inner();
-        assert_eq!(r.header.expect("header").revision, 1, "a fresh member is at revision 1");
+        assert_eq!(
+            r.header.expect("header").revision,
+            1,
+            "a fresh member is at revision 1"
+        );
         let p = kv.put(put("a", "1")).await.expect("put").into_inner();
         assert_eq!(p.header.expect("header").revision, 2);
         kv.put(put("a", "2")).await.expect("put");
         let r = kv.range(get("a")).await.expect("range").into_inner();
         let kv0 = &r.kvs[0];
-        assert_eq!((kv0.create_revision, kv0.mod_revision, kv0.version), (2, 3, 2));
+        assert_eq!(
+            (kv0.create_revision, kv0.mod_revision, kv0.version),
+            (2, 3, 2)
+        );
         assert_eq!(r.count, 1);
         let d = kv
-            .delete_range(DeleteRangeRequest { key: "a".into(), prev_kv: true, ..Default::default() })
+            .delete_range(DeleteRangeRequest {
+                key: "a".into(),
+                prev_kv: true,
+                ..Default::default()
+            })
             .await
             .expect("delete")
             .into_inner();
         assert_eq!(d.deleted, 1);
         assert_eq!(d.prev_kvs[0].value, b"2");
         let d = kv
-            .delete_range(DeleteRangeRequest { key: "missing".into(), ..Default::default() })
+            .delete_range(DeleteRangeRequest {
+                key: "missing".into(),
+                ..Default::default()
+            })
             .await
             .expect("delete")
             .into_inner();
-        assert_eq!((d.deleted, d.header.expect("header").revision), (0, 4), "no revision for nothing deleted");
+        assert_eq!(
+            (d.deleted, d.header.expect("header").revision),
+            (0, 4),
+            "no revision for nothing deleted"
+        );
         let err = kv.put(put("", "x")).await.expect_err("empty key");
         assert_eq!(err.message(), "etcdserver: key is not provided");
     })
@@ -60,8 +85,12 @@ async fn txn_compares_branches_and_errors() {
                 target_union: Some(compare::TargetUnion::Value("v1".into())),
                 ..Default::default()
             }],
-            success: vec![RequestOp { request: Some(request_op::Request::RequestPut(put("k", "v2"))) }],
-            failure: vec![RequestOp { request: Some(request_op::Request::RequestRange(get("k"))) }],
+            success: vec![RequestOp {
+                request: Some(request_op::Request::RequestPut(put("k", "v2"))),
+            }],
+            failure: vec![RequestOp {
+                request: Some(request_op::Request::RequestRange(get("k"))),
+            }],
         };
         let r = kv.txn(t.clone()).await.expect("txn").into_inner();
         assert!(r.succeeded);
@@ -70,13 +99,20 @@ async fn txn_compares_branches_and_errors() {
         assert!(!r.succeeded, "the value is v2 now");
         let dup = TxnRequest {
             success: vec![
-                RequestOp { request: Some(request_op::Request::RequestPut(put("a", "1"))) },
-                RequestOp { request: Some(request_op::Request::RequestPut(put("a", "2"))) },
+                RequestOp {
+                    request: Some(request_op::Request::RequestPut(put("a", "1"))),
+                },
+                RequestOp {
+                    request: Some(request_op::Request::RequestPut(put("a", "2"))),
+                },
             ],
             ..Default::default()
         };
         let err = kv.txn(dup).await.expect_err("duplicate");
-        assert_eq!(err.message(), "etcdserver: duplicate key given in txn request");
+        assert_eq!(
+            err.message(),
+            "etcdserver: duplicate key given in txn request"
+        );
     })
     .await;
 }
@@ -89,11 +125,36 @@ async fn compaction_and_revision_errors_and_restart() {
         for v in ["1", "2", "3"] {
             kv.put(put("c", v)).await.expect("put");
         }
-        kv.compact(CompactionRequest { revision: 3, physical: true }).await.expect("compact");
-        let err = kv.range(RangeRequest { key: "c".into(), revision: 2, ..Default::default() }).await.expect_err("compacted");
-        assert_eq!(err.message(), "etcdserver: mvcc: required revision has been compacted");
-        let err = kv.range(RangeRequest { key: "c".into(), revision: 99, ..Default::default() }).await.expect_err("future");
-        assert_eq!(err.message(), "etcdserver: mvcc: required revision is a future revision");
+        kv.compact(CompactionRequest {
+            revision: 3,
+            physical: true,
+        })
+        .await
+        .expect("compact");
+        let err = kv
+            .range(RangeRequest {
+                key: "c".into(),
+                revision: 2,
+                ..Default::default()
+            })
+            .await
+            .expect_err("compacted");
+        assert_eq!(
+            err.message(),
+            "etcdserver: mvcc: required revision has been compacted"
+        );
+        let err = kv
+            .range(RangeRequest {
+                key: "c".into(),
+                revision: 99,
+                ..Default::default()
+            })
+            .await
+            .expect_err("future");
+        assert_eq!(
+            err.message(),
+            "etcdserver: mvcc: required revision is a future revision"
+        );
     })
     .await;
     m.restart().await;
@@ -102,8 +163,18 @@ async fn compaction_and_revision_errors_and_restart() {
         let r = kv.range(get("c")).await.expect("range").into_inner();
         assert_eq!(r.kvs[0].value, b"3");
         assert_eq!(r.header.expect("header").revision, 4);
-        let err = kv.range(RangeRequest { key: "c".into(), revision: 2, ..Default::default() }).await.expect_err("compacted");
-        assert_eq!(err.message(), "etcdserver: mvcc: required revision has been compacted");
+        let err = kv
+            .range(RangeRequest {
+                key: "c".into(),
+                revision: 2,
+                ..Default::default()
+            })
+            .await
+            .expect_err("compacted");
+        assert_eq!(
+            err.message(),
+            "etcdserver: mvcc: required revision has been compacted"
+        );
     })
     .await;
 }

@@ -1,6 +1,6 @@
 use kvd::proto::etcdserverpb::{
-    watch_request::RequestUnion, CompactionRequest, PutRequest, WatchCreateRequest, WatchRequest,
-    DeleteRangeRequest,
+    watch_request::RequestUnion, CompactionRequest, DeleteRangeRequest, PutRequest,
+    WatchCreateRequest, WatchRequest,
 };
 use kvd::proto::mvccpb::event::EventType;
 use tokio::sync::mpsc;
@@ -27,25 +27,40 @@ async fn history_then_live_without_gap_or_duplicate() {
     let mut w = m.watch().await;
     within(async {
         for i in 0..5 {
-            kv.put(PutRequest { key: format!("w/{i}").into(), value: b"v".to_vec(), ..Default::default() })
-                .await
-                .expect("put");
+            kv.put(PutRequest {
+                key: format!("w/{i}").into(),
+                value: b"v".to_vec(),
+                ..Default::default()
+            })
+            .await
+            .expect("put");
         }
         let (tx, rx) = mpsc::channel(8);
         tx.send(create("w/", "w0", 2, true)).await.expect("send");
-        let mut stream = w.watch(ReceiverStream::new(rx)).await.expect("watch").into_inner();
+        let mut stream = w
+            .watch(ReceiverStream::new(rx))
+            .await
+            .expect("watch")
+            .into_inner();
         let created = stream.message().await.expect("stream").expect("created");
         assert!(created.created);
         let mut writer = kv.clone();
         let live = tokio::spawn(async move {
             for i in 5..10 {
                 writer
-                    .put(PutRequest { key: format!("w/{i}").into(), value: b"v".to_vec(), ..Default::default() })
+                    .put(PutRequest {
+                        key: format!("w/{i}").into(),
+                        value: b"v".to_vec(),
+                        ..Default::default()
+                    })
                     .await
                     .expect("put");
             }
             writer
-                .delete_range(DeleteRangeRequest { key: "w/0".into(), ..Default::default() })
+                .delete_range(DeleteRangeRequest {
+                    key: "w/0".into(),
+                    ..Default::default()
+                })
                 .await
                 .expect("delete");
         });
@@ -62,7 +77,11 @@ async fn history_then_live_without_gap_or_duplicate() {
             }
         }
         live.await.expect("writer");
-        assert_eq!(revs, (2..=12).collect::<Vec<i64>>(), "every revision once, in order");
+        assert_eq!(
+            revs,
+            (2..=12).collect::<Vec<i64>>(),
+            "every revision once, in order"
+        );
         assert_eq!(deletes, 1);
         drop(tx);
     })
@@ -76,12 +95,27 @@ async fn compacted_start_revision_is_answered_in_the_stream() {
     let mut w = m.watch().await;
     within(async {
         for v in ["1", "2", "3"] {
-            kv.put(PutRequest { key: "c".into(), value: v.into(), ..Default::default() }).await.expect("put");
+            kv.put(PutRequest {
+                key: "c".into(),
+                value: v.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("put");
         }
-        kv.compact(CompactionRequest { revision: 3, physical: false }).await.expect("compact");
+        kv.compact(CompactionRequest {
+            revision: 3,
+            physical: false,
+        })
+        .await
+        .expect("compact");
         let (tx, rx) = mpsc::channel(8);
         tx.send(create("c", "", 1, false)).await.expect("send");
-        let mut stream = w.watch(ReceiverStream::new(rx)).await.expect("watch").into_inner();
+        let mut stream = w
+            .watch(ReceiverStream::new(rx))
+            .await
+            .expect("watch")
+            .into_inner();
         let created = stream.message().await.expect("stream").expect("created");
         assert!(created.created);
         let canceled = stream.message().await.expect("stream").expect("canceled");
