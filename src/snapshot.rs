@@ -1,90 +1,168 @@
-//! Consistent point-in-time images of a member's state in etcd's snapshot format (a bbolt
-//! database with etcd's buckets), for the Maintenance Snapshot stream.
+//! Point-in-time images of a member's state in etcd's snapshot format (a bbolt database with
+//! etcd's buckets), both ways: export for the Maintenance Snapshot stream and for members that
+//! are behind; import when a member installs a snapshot or a data dir is restored from one.
 
-use crate::api::{ApiError, Core};
-use crate::etcd_snapshot::{member_json, EtcdBackend, KeyRecord, Lease, Revision};
+use std::collections::BTreeMap;
+
+use crate::apply::{self, SharedState};
+use crate::cluster::{Member, Membership};
+use crate::etcd_snapshot::{member_json, EtcdBackend, KeyRecord, Lease, Revision as EtcdRevision};
+use crate::mvcc::{MvccStore, Revision};
+use crate::storage::{Engine, StateBatch, StorageError};
 
 /// The cluster version kvd records in snapshots.
 const CLUSTER_VERSION: &str = "3.4.0";
 
-fn storage_failure(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "snapshot: cannot read state");
-    ApiError::Corrupt
+fn invalid(what: &str, e: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt { what: what.to_string(), detail: e.to_string() }
 }
 
-/// The member's state as etcd's backend, read under the MVCC lock so that it is one consistent
-/// point in time (apply holds the lock while it writes).
+/// The state as etcd's backend plus the applied index it corresponds to, read under the MVCC
+/// lock so that it is one consistent point in time (apply holds the lock while it writes).
 ///
 /// # Errors
 /// Storage failure.
-pub fn backend(core: &Core) -> Result<EtcdBackend, ApiError> {
-    let store = core.state.mvcc.read();
-    let records = store.records().map_err(storage_failure)?;
-    let consistent_index =
-        crate::apply::read_applied_index(&core.engine).map_err(storage_failure)?;
+pub fn export(state: &SharedState, engine: &Engine) -> Result<(u64, EtcdBackend), StorageError> {
+    let store = state.mvcc.read();
+    let records = store.records().map_err(|e| invalid("mvcc", e))?;
+    let consistent_index = apply::read_applied_index(engine)?;
     let compact = store.compact_rev();
     let leases = {
-        let lessor = core.state.lessor.lock();
+        let lessor = state.lessor.lock();
         lessor
             .ids()
             .into_iter()
-            .filter_map(|id| {
-                lessor.get(id).map(|l| Lease {
-                    id,
-                    ttl: l.ttl,
-                    remaining_ttl: 0,
-                })
-            })
+            .filter_map(|id| lessor.get(id).map(|l| Lease { id, ttl: l.ttl, remaining_ttl: 0 }))
             .collect()
     };
-    let members = core
-        .state
+    let members = state
         .membership
         .read()
         .members
         .values()
-        .map(|m| {
-            (
-                m.id,
-                member_json(m.id, &m.name, &m.peer_urls, &m.client_urls, m.is_learner),
-            )
+        .map(|m| (m.id, member_json(m.id, &m.name, &m.peer_urls, &m.client_urls, m.is_learner)))
+        .collect();
+    let alarms = state.alarms.read().list();
+    drop(store);
+    let kvs: Vec<KeyRecord> = records
+        .into_iter()
+        .map(|(rev, tombstone, kv)| KeyRecord {
+            revision: EtcdRevision { main: rev.main, sub: rev.sub },
+            tombstone,
+            kv,
         })
         .collect();
-    let alarms = core.state.alarms.read().list();
-    drop(store);
-    Ok(EtcdBackend {
-        kvs: records
-            .into_iter()
-            .map(|(rev, tombstone, kv)| KeyRecord {
-                revision: Revision {
-                    main: rev.main,
-                    sub: rev.sub,
-                },
-                tombstone,
-                kv,
-            })
-            .collect(),
+    let mark = (compact > 0).then_some(compact.max(0));
+    Ok((
         consistent_index,
-        scheduled_compact_rev: (compact > 0).then_some(compact),
-        finished_compact_rev: (compact > 0).then_some(compact),
-        leases,
-        members,
-        removed_members: Default::default(),
-        cluster_version: Some(CLUSTER_VERSION.to_string()),
-        auth_enabled: None,
-        auth_revision: 0,
-        users: Vec::new(),
-        roles: Vec::new(),
-        alarms,
-    })
+        EtcdBackend {
+            kvs,
+            consistent_index,
+            scheduled_compact_rev: mark,
+            finished_compact_rev: mark,
+            leases,
+            members,
+            removed_members: Default::default(),
+            cluster_version: Some(CLUSTER_VERSION.to_string()),
+            auth_enabled: None,
+            auth_revision: 0,
+            users: Vec::new(),
+            roles: Vec::new(),
+            alarms,
+        },
+    ))
 }
 
-/// The bbolt database image (without the sha256 trailer, which the stream appends).
+/// The bbolt image of the state and its applied index.
 ///
 /// # Errors
 /// Storage failure or a state the format cannot hold.
-pub fn consistent_image(core: &Core) -> Result<Vec<u8>, ApiError> {
-    let backend = backend(core)?;
-    let db = backend.to_bolt().map_err(storage_failure)?;
-    crate::bbolt::write(&db, crate::bbolt::DEFAULT_PAGE_SIZE).map_err(storage_failure)
+pub fn image(state: &SharedState, engine: &Engine) -> Result<(u64, Vec<u8>), StorageError> {
+    let (index, backend) = export(state, engine)?;
+    let db = backend.to_bolt().map_err(|e| invalid("snapshot", e))?;
+    let bytes = crate::bbolt::write(&db, crate::bbolt::DEFAULT_PAGE_SIZE).map_err(|e| invalid("snapshot", e))?;
+    Ok((index, bytes))
+}
+
+/// Parses etcd's member JSON.
+fn parse_member(id: u64, json: &str) -> Result<Member, StorageError> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| invalid("member", e))?;
+    let list = |key: &str| -> Vec<String> {
+        v.get(key)
+            .and_then(|x| x.as_array())
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    Ok(Member {
+        id,
+        name: v.get("name").and_then(|x| x.as_str()).unwrap_or_default().to_string(),
+        peer_urls: list("peerURLs"),
+        client_urls: list("clientURLs"),
+        is_learner: v.get("isLearner").and_then(serde_json::Value::as_bool).unwrap_or(false),
+    })
+}
+
+/// What to do with the membership a snapshot carries.
+pub enum MembershipSource {
+    /// Keep the snapshot's members (a member installing its leader's snapshot).
+    FromSnapshot,
+    /// Replace it (restoring a backup into a new cluster, as `etcdctl snapshot restore` does).
+    Fresh(Vec<Member>),
+}
+
+/// Replaces the whole state tree with `backend`, as of raft index `applied_index`, and makes it
+/// durable. The caller reloads the in-memory state afterwards.
+///
+/// # Errors
+/// Storage failure or a record kvd cannot take.
+pub fn import(
+    engine: &Engine,
+    backend: &EtcdBackend,
+    applied_index: u64,
+    cluster_id: u64,
+    members: MembershipSource,
+) -> Result<(), StorageError> {
+    let records: Vec<(Revision, bool, crate::proto::mvccpb::KeyValue)> = backend
+        .kvs
+        .iter()
+        .map(|r| (Revision::new(r.revision.main, r.revision.sub), r.tombstone, r.kv.clone()))
+        .collect();
+    let compact = backend.finished_compact_rev.unwrap_or(0).max(backend.scheduled_compact_rev.unwrap_or(0));
+    let current = backend.revision().max(compact).max(1);
+    let mut batch = StateBatch::default();
+    MvccStore::import(&mut batch, &records, current, compact);
+    for l in &backend.leases {
+        apply::import_lease(&mut batch, l.id, l.ttl);
+    }
+    let mut membership = Membership::default();
+    membership.set_cluster_id(cluster_id, &mut batch);
+    let members = match members {
+        MembershipSource::Fresh(m) => m,
+        MembershipSource::FromSnapshot => {
+            let mut out = Vec::new();
+            for (id, json) in &backend.members {
+                out.push(parse_member(*id, json)?);
+            }
+            out
+        }
+    };
+    for m in members {
+        membership.upsert(m, &mut batch);
+    }
+    let mut alarms = apply::Alarms::default();
+    for a in &backend.alarms {
+        alarms.activate(a.clone(), &mut batch);
+    }
+    apply::write_applied_index(&mut batch, applied_index);
+    engine.clear_state()?;
+    engine.apply_state(batch)?;
+    engine.flush()
+}
+
+/// The members of a backend, by ID (for tools that print them).
+///
+/// # Errors
+/// A member record kvd cannot read.
+pub fn members(backend: &EtcdBackend) -> Result<BTreeMap<u64, Member>, StorageError> {
+    backend.members.iter().map(|(id, json)| Ok((*id, parse_member(*id, json)?))).collect()
 }

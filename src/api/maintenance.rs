@@ -24,16 +24,12 @@ const SNAPSHOT_CHUNK: usize = 32 * 1024;
 /// The Maintenance service.
 pub struct MaintenanceService {
     core: Arc<Core>,
-    snapshot: Arc<dyn Fn(&Core) -> Result<Vec<u8>, ApiError> + Send + Sync>,
 }
 
 impl MaintenanceService {
-    /// A Maintenance service over `core`; `snapshot` produces a consistent database image.
-    pub fn new(
-        core: Arc<Core>,
-        snapshot: Arc<dyn Fn(&Core) -> Result<Vec<u8>, ApiError> + Send + Sync>,
-    ) -> Self {
-        Self { core, snapshot }
+    /// A Maintenance service over `core`.
+    pub fn new(core: Arc<Core>) -> Self {
+        Self { core }
     }
 }
 
@@ -147,7 +143,10 @@ impl Maintenance for MaintenanceService {
         &self,
         _request: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
-        let image = (self.snapshot)(&self.core)?;
+        let (_, image) = crate::snapshot::image(&self.core.state, &self.core.engine).map_err(|e| {
+            tracing::error!(error = %e, "snapshot: cannot read state");
+            Status::from(ApiError::Corrupt)
+        })?;
         let mut with_sum = image;
         let sum = Sha256::digest(&with_sum);
         with_sum.extend_from_slice(&sum);

@@ -92,32 +92,8 @@ impl SharedState {
     /// # Errors
     /// Storage failure or corrupt records.
     pub fn load(engine: &Engine, min_lease_ttl: i64) -> Result<Self, StorageError> {
-        let store = MvccStore::open(engine.clone()).map_err(|e| match e {
-            MvccError::Storage(s) => s,
-            other => StorageError::Corrupt {
-                what: "mvcc".into(),
-                detail: other.to_string(),
-            },
-        })?;
-        let mut lessor = Lessor::new(min_lease_ttl);
-        for (k, v) in engine.state_scan_prefix(LEASE_PREFIX)? {
-            let id = k[LEASE_PREFIX.len()..].try_into().map(i64::from_be_bytes);
-            let ttl = v.as_slice().try_into().map(i64::from_be_bytes);
-            if let (Ok(id), Ok(ttl)) = (id, ttl) {
-                lessor.restore(id, ttl);
-            }
-        }
-        // Attachments are not stored separately: every live key names its lease.
-        let (all, _) =
-            store
-                .range_at(b"", b"\0", 0, 0, false)
-                .map_err(|e| StorageError::Corrupt {
-                    what: "mvcc".into(),
-                    detail: e.to_string(),
-                })?;
-        for kv in all.iter().filter(|kv| kv.lease != 0) {
-            lessor.attach(&kv.key, 0, kv.lease);
-        }
+        let store = open_mvcc(engine)?;
+        let lessor = load_lessor(engine, &store, min_lease_ttl)?;
         let membership = Membership::load(engine)?;
         let alarms = Alarms::load(engine)?;
         let mvcc = Arc::new(RwLock::new(store));
@@ -131,6 +107,65 @@ impl SharedState {
             hub,
         })
     }
+
+    /// Reloads every part from storage after a snapshot replaced the state tree; watchers catch
+    /// up from the new history.
+    ///
+    /// # Errors
+    /// Storage failure or corrupt records.
+    pub fn reload(&self, engine: &Engine) -> Result<(), StorageError> {
+        let store = open_mvcc(engine)?;
+        let (min_ttl, primary) = {
+            let l = self.lessor.lock();
+            (l.min_ttl(), l.is_primary())
+        };
+        let mut lessor = load_lessor(engine, &store, min_ttl)?;
+        if primary {
+            lessor.promote(Instant::now());
+        }
+        *self.mvcc.write() = store;
+        *self.lessor.lock() = lessor;
+        *self.membership.write() = Membership::load(engine)?;
+        *self.alarms.write() = Alarms::load(engine)?;
+        self.hub.resync_all();
+        Ok(())
+    }
+}
+
+fn open_mvcc(engine: &Engine) -> Result<MvccStore, StorageError> {
+    MvccStore::open(engine.clone()).map_err(|e| match e {
+        MvccError::Storage(s) => s,
+        other => StorageError::Corrupt { what: "mvcc".into(), detail: other.to_string() },
+    })
+}
+
+/// Leases from storage, with the keys attached to them (every live key names its lease).
+fn load_lessor(engine: &Engine, store: &MvccStore, min_ttl: i64) -> Result<Lessor, StorageError> {
+    let mut lessor = Lessor::new(min_ttl);
+    for (k, v) in engine.state_scan_prefix(LEASE_PREFIX)? {
+        let id = k[LEASE_PREFIX.len()..].try_into().map(i64::from_be_bytes);
+        let ttl = v.as_slice().try_into().map(i64::from_be_bytes);
+        if let (Ok(id), Ok(ttl)) = (id, ttl) {
+            lessor.restore(id, ttl);
+        }
+    }
+    let (all, _) = store
+        .range_at(b"", b"\0", 0, 0, false)
+        .map_err(|e| StorageError::Corrupt { what: "mvcc".into(), detail: e.to_string() })?;
+    for kv in all.iter().filter(|kv| kv.lease != 0) {
+        lessor.attach(&kv.key, 0, kv.lease);
+    }
+    Ok(lessor)
+}
+
+/// Writes a lease record into `batch` (restoring a snapshot).
+pub fn import_lease(batch: &mut StateBatch, id: i64, ttl: i64) {
+    batch.put(lease_key(id), ttl.to_be_bytes());
+}
+
+/// Writes the applied index into `batch`.
+pub fn write_applied_index(batch: &mut StateBatch, index: u64) {
+    batch.put(APPLIED_INDEX, index.to_be_bytes());
 }
 
 /// Applies committed entries; implements raft's [`StateMachine`].

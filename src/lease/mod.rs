@@ -72,6 +72,11 @@ impl Lessor {
         }
     }
 
+    /// The shortest TTL a lease gets, in seconds.
+    pub fn min_ttl(&self) -> i64 {
+        self.min_ttl
+    }
+
     /// The TTL a grant of `ttl` seconds really gets.
     pub fn effective_ttl(&self, ttl: i64) -> i64 {
         ttl.max(self.min_ttl)

@@ -253,6 +253,18 @@ impl MvccStore {
         Ok(out)
     }
 
+    /// Writes a whole history into `batch` (restoring a snapshot into an empty state): every
+    /// record, the current revision and the compaction revision.
+    pub fn import(batch: &mut StateBatch, records: &[(Revision, bool, KeyValue)], current_rev: i64, compact_rev: i64) {
+        for (rev, tombstone, kv) in records {
+            batch.put(kv_key(*rev, *tombstone), kv.encode_to_vec());
+        }
+        batch.put(META_CURRENT_REV, current_rev.max(1).to_be_bytes());
+        if compact_rev > 0 {
+            batch.put(META_COMPACT_REV, compact_rev.to_be_bytes());
+        }
+    }
+
     /// Starts a write transaction; its changes go into `batch`.
     pub fn write<'a>(&'a mut self, batch: &'a mut StateBatch) -> WriteTxn<'a> {
         let begin_rev = self.current_rev;

@@ -109,8 +109,8 @@ impl Ca {
     /// [`PkiError`] naming the file and what to do.
     pub fn load(cert_path: &Path, key_path: &Path, now: OffsetDateTime) -> Result<Ca, PkiError> {
         let certs = files::read_certs(cert_path)?;
-        let cert = CertInfo::parse(certs[0].clone())
-            .map_err(|e| PkiError::bad_file(cert_path, e))?;
+        let cert =
+            CertInfo::parse(certs[0].clone()).map_err(|e| PkiError::bad_file(cert_path, e))?;
         let key = PrivateKey::load(key_path)?;
         Ca::from_parts(cert_path, key_path, cert, key, now)
     }
@@ -119,7 +119,12 @@ impl Ca {
     ///
     /// # Errors
     /// As [`Ca::load`].
-    pub fn from_new(new: &NewCa, cert_path: &Path, key_path: &Path, now: OffsetDateTime) -> Result<Ca, PkiError> {
+    pub fn from_new(
+        new: &NewCa,
+        cert_path: &Path,
+        key_path: &Path,
+        now: OffsetDateTime,
+    ) -> Result<Ca, PkiError> {
         let parsed = files::parse_pem(new.cert_pem.as_bytes())
             .map_err(|e| PkiError::Crypto(format!("new CA certificate unreadable: {e}")))?;
         let der = parsed
@@ -146,8 +151,7 @@ impl Ca {
                 cert: cert_path.to_path_buf(),
             });
         }
-        let v1_root = cert.version == 1 && cert.is_self_issued();
-        if !cert.is_ca() && !v1_root {
+        if !cert.can_sign() {
             return Err(PkiError::bad_file(
                 cert_path,
                 format!(
@@ -186,9 +190,16 @@ impl Ca {
     /// # Errors
     /// [`PkiError::Crypto`] when signing fails or the CA's name cannot be reproduced exactly
     /// (verifiers match an issuer by the exact bytes of its name).
-    pub fn sign(&self, params: &CertificateParams, subject_key: &KeyPair) -> Result<String, PkiError> {
+    pub fn sign(
+        &self,
+        params: &CertificateParams,
+        subject_key: &KeyPair,
+    ) -> Result<String, PkiError> {
         let issuer = Issuer::from_ca_cert_der(&self.cert.der, &self.key).map_err(|e| {
-            PkiError::bad_file(&self.cert_path, format!("cannot use this CA certificate to sign: {e}"))
+            PkiError::bad_file(
+                &self.cert_path,
+                format!("cannot use this CA certificate to sign: {e}"),
+            )
         })?;
         let cert = params.signed_by(subject_key, &issuer)?;
         let info = CertInfo::parse(cert.der().clone()).map_err(PkiError::Crypto)?;
@@ -216,7 +227,8 @@ mod tests {
             explicit_end: false,
         };
         let new = create("test CA", KeyType::EcdsaP256, &window).expect("create");
-        let ca = Ca::from_new(&new, Path::new("ca.pem"), Path::new("ca-key.pem"), now).expect("load");
+        let ca =
+            Ca::from_new(&new, Path::new("ca.pem"), Path::new("ca-key.pem"), now).expect("load");
         assert!(ca.cert.is_ca());
         assert_eq!(ca.cert.common_names, vec!["test CA".to_string()]);
         let ku = ca.cert.key_usage.clone().expect("key usage");

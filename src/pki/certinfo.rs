@@ -300,9 +300,8 @@ impl CertInfo {
     pub fn parse(der: CertificateDer<'static>) -> Result<CertInfo, String> {
         let (_, cert) = X509Certificate::from_der(der.as_ref())
             .map_err(|e| format!("not a valid X.509 certificate: {e}"))?;
-        let ext_err = |what: &str, e: x509_parser::error::X509Error| {
-            format!("damaged {what} extension: {e}")
-        };
+        let ext_err =
+            |what: &str, e: x509_parser::error::X509Error| format!("damaged {what} extension: {e}");
         let basic_constraints = cert
             .basic_constraints()
             .map_err(|e| ext_err("basicConstraints", e))?
@@ -323,7 +322,11 @@ impl CertInfo {
                     (ku.encipher_only(), "encipherOnly"),
                     (ku.decipher_only(), "decipherOnly"),
                 ];
-                flags.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect()
+                flags
+                    .iter()
+                    .filter(|(on, _)| *on)
+                    .map(|(_, n)| *n)
+                    .collect()
             });
         let eku = cert
             .extended_key_usage()
@@ -362,7 +365,11 @@ impl CertInfo {
         let common_names = cert
             .subject()
             .iter_common_name()
-            .map(|cn| cn.as_str().map(str::to_string).unwrap_or_else(|_| "<binary>".to_string()))
+            .map(|cn| {
+                cn.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|_| "<binary>".to_string())
+            })
             .collect();
         Ok(CertInfo {
             version: cert.version().0 + 1,
@@ -405,6 +412,12 @@ impl CertInfo {
         matches!(self.basic_constraints, Some((true, _)))
     }
 
+    /// True when the certificate may sign others: CA:TRUE, or an X.509 v1 self-signed root
+    /// (which has no extensions at all, and which Go and openssl accept as a trusted root).
+    pub fn can_sign(&self) -> bool {
+        self.is_ca() || (self.version == 1 && self.is_self_issued())
+    }
+
     /// Verifies that `issuer`'s key signed this certificate.
     ///
     /// # Errors
@@ -413,8 +426,12 @@ impl CertInfo {
         let (_, me) = X509Certificate::from_der(self.der.as_ref()).map_err(|e| e.to_string())?;
         let (_, them) =
             X509Certificate::from_der(issuer.der.as_ref()).map_err(|e| e.to_string())?;
-        me.verify_signature(Some(them.public_key()))
-            .map_err(|e| format!("signature does not verify with the key of {} ({e})", issuer.display_name()))
+        me.verify_signature(Some(them.public_key())).map_err(|e| {
+            format!(
+                "signature does not verify with the key of {} ({e})",
+                issuer.display_name()
+            )
+        })
     }
 
     /// Looks for this certificate's issuer among `pool`: by name, then by signature.
@@ -530,21 +547,30 @@ impl CertInfo {
         let mut w = Vec::new();
         let mut add = |kind: WarningKind, text: String| w.push(Warning { kind, text });
         match self.time_status(now) {
-            TimeStatus::Expired => add(WarningKind::Time, format!(
-                "EXPIRED on {} ({}): every TLS peer refuses it; issue a new one",
-                times::rfc3339(self.not_after),
-                times::relative(now, self.not_after)
-            )),
-            TimeStatus::NotYetValid => add(WarningKind::Time, format!(
-                "not valid yet: valid from {} ({}); check the clocks",
-                times::rfc3339(self.not_before),
-                times::relative(now, self.not_before)
-            )),
-            TimeStatus::ExpiresSoon => add(WarningKind::Time, format!(
-                "expires soon: {} ({})",
-                times::rfc3339(self.not_after),
-                times::relative(now, self.not_after)
-            )),
+            TimeStatus::Expired => add(
+                WarningKind::Time,
+                format!(
+                    "EXPIRED on {} ({}): every TLS peer refuses it; issue a new one",
+                    times::rfc3339(self.not_after),
+                    times::relative(now, self.not_after)
+                ),
+            ),
+            TimeStatus::NotYetValid => add(
+                WarningKind::Time,
+                format!(
+                    "not valid yet: valid from {} ({}); check the clocks",
+                    times::rfc3339(self.not_before),
+                    times::relative(now, self.not_before)
+                ),
+            ),
+            TimeStatus::ExpiresSoon => add(
+                WarningKind::Time,
+                format!(
+                    "expires soon: {} ({})",
+                    times::rfc3339(self.not_after),
+                    times::relative(now, self.not_after)
+                ),
+            ),
             TimeStatus::Valid => {}
         }
         let self_issued = self.is_self_issued();
@@ -594,20 +620,43 @@ impl CertInfo {
                 }
             }
         }
-        if self.signature.contains("SHA1") || self.signature.starts_with("md5") || self.signature.starts_with("sha1") {
-            add(WarningKind::Other, format!("signed with {}: Go 1.18+ (etcdctl, etcd) refuses SHA-1 and MD5 signatures", self.signature));
+        if self.signature.contains("SHA1")
+            || self.signature.starts_with("md5")
+            || self.signature.starts_with("sha1")
+        {
+            add(
+                WarningKind::Other,
+                format!(
+                    "signed with {}: Go 1.18+ (etcdctl, etcd) refuses SHA-1 and MD5 signatures",
+                    self.signature
+                ),
+            );
         }
         if let Some(bits) = self.rsa_bits {
             if bits < 2048 {
-                add(WarningKind::Other, format!("RSA key of {bits} bits: use at least 2048"));
+                add(
+                    WarningKind::Other,
+                    format!("RSA key of {bits} bits: use at least 2048"),
+                );
             }
         }
         let label = label.to_ascii_lowercase();
-        let cn = self.common_names.first().map(|c| c.to_ascii_lowercase()).unwrap_or_default();
-        for (word, role) in [("client", Role::Client), ("peer", Role::Peer), ("server", Role::Server)] {
-            if !self.is_ca() && (label.contains(word) || cn.contains(word)) {
+        let cn = self
+            .common_names
+            .first()
+            .map(|c| c.to_ascii_lowercase())
+            .unwrap_or_default();
+        for (word, role) in [
+            ("client", Role::Client),
+            ("peer", Role::Peer),
+            ("server", Role::Server),
+        ] {
+            if !self.can_sign() && (label.contains(word) || cn.contains(word)) {
                 for p in self.role_problems(role) {
-                    add(WarningKind::Role, format!("looks like a {} certificate, but: {p}", role.name()));
+                    add(
+                        WarningKind::Role,
+                        format!("looks like a {} certificate, but: {p}", role.name()),
+                    );
                 }
             }
         }
@@ -620,7 +669,8 @@ fn looks_like_host(s: &str) -> bool {
         || s.eq_ignore_ascii_case("localhost")
         || (s.contains('.')
             && !s.contains(' ')
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '*'))
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '*'))
 }
 
 fn dns_matches(pattern: &str, host: &str) -> bool {

@@ -37,14 +37,26 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn ok(text: impl Into<String>) -> Self {
-        Finding { level: Level::Ok, text: text.into() }
+    /// A finding of level ok.
+    pub fn ok(text: impl Into<String>) -> Self {
+        Finding {
+            level: Level::Ok,
+            text: text.into(),
+        }
     }
-    fn warn(text: impl Into<String>) -> Self {
-        Finding { level: Level::Warn, text: text.into() }
+    /// A finding of level warn.
+    pub fn warn(text: impl Into<String>) -> Self {
+        Finding {
+            level: Level::Warn,
+            text: text.into(),
+        }
     }
-    fn fail(text: impl Into<String>) -> Self {
-        Finding { level: Level::Fail, text: text.into() }
+    /// A finding of level fail.
+    pub fn fail(text: impl Into<String>) -> Self {
+        Finding {
+            level: Level::Fail,
+            text: text.into(),
+        }
     }
 }
 
@@ -135,7 +147,7 @@ pub fn run(args: &CheckArgs, now: OffsetDateTime) -> Result<i32, PkiError> {
     };
     for r in &roots {
         let name = r.display_name();
-        if !r.is_ca() && !(r.version == 1 && r.is_self_issued()) {
+        if !r.can_sign() {
             findings.push(Finding::warn(format!(
                 "{ca_label}: {name:?} is not a CA certificate (CA:TRUE missing): was a server or client certificate given as --cacert?"
             )));
@@ -209,7 +221,10 @@ pub fn run(args: &CheckArgs, now: OffsetDateTime) -> Result<i32, PkiError> {
                 match chain_to_roots(leaf, &chain[1..], &roots, &ca_label) {
                     Ok(path) => findings.push(Finding::ok(format!(
                         "{cert_label}: {name:?} chains to {ca_label} ({})",
-                        path.iter().map(CertInfo::display_name).collect::<Vec<_>>().join(" <- ")
+                        path.iter()
+                            .map(CertInfo::display_name)
+                            .collect::<Vec<_>>()
+                            .join(" <- ")
                     ))),
                     Err(e) => findings.push(Finding::fail(format!(
                         "{cert_label}: {name:?} was not issued by {ca_label}: {e}"
@@ -275,7 +290,10 @@ pub fn run(args: &CheckArgs, now: OffsetDateTime) -> Result<i32, PkiError> {
             }
         }
     } else if !args.hosts.is_empty() {
-        return Err(PkiError::bad_flag("--hosts", "give the certificate to check with --cert and --key"));
+        return Err(PkiError::bad_flag(
+            "--hosts",
+            "give the certificate to check with --cert and --key",
+        ));
     }
 
     // The endpoints.
@@ -283,7 +301,8 @@ pub fn run(args: &CheckArgs, now: OffsetDateTime) -> Result<i32, PkiError> {
         let config = ProbeConfig {
             roots: roots.iter().map(|r| r.der.clone()).collect(),
             root_names: roots.iter().map(CertInfo::display_name).collect(),
-            client: client.map(|(chain, key)| (chain.iter().map(|c| c.der.clone()).collect(), key.der())),
+            client: client
+                .map(|(chain, key)| (chain.iter().map(|c| c.der.clone()).collect(), key.der())),
             client_info: leaf_for_probe,
             ca_label: ca_label.clone(),
             cert_label: args.cert.as_deref().map(label).unwrap_or_default(),
@@ -314,11 +333,18 @@ pub fn run(args: &CheckArgs, now: OffsetDateTime) -> Result<i32, PkiError> {
         println!(
             "result: all good ({} checks passed{})",
             findings.len() - warned,
-            if warned > 0 { format!(", {warned} warning{}", if warned == 1 { "" } else { "s" }) } else { String::new() }
+            if warned > 0 {
+                format!(", {warned} warning{}", if warned == 1 { "" } else { "s" })
+            } else {
+                String::new()
+            }
         );
         Ok(0)
     } else {
-        println!("result: {failed} problem{} found", if failed == 1 { "" } else { "s" });
+        println!(
+            "result: {failed} problem{} found",
+            if failed == 1 { "" } else { "s" }
+        );
         Ok(1)
     }
 }

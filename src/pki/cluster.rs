@@ -38,7 +38,8 @@ impl Endpoint {
     /// # Errors
     /// A message saying what is wrong.
     pub fn parse(s: &str, default_port: u16) -> Result<Endpoint, String> {
-        let url = url::Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a URL ({e}); write https://HOST:PORT"))?;
+        let url = url::Url::parse(s.trim())
+            .map_err(|e| format!("{s:?} is not a URL ({e}); write https://HOST:PORT"))?;
         if url.scheme() != "https" {
             return Err(format!(
                 "{s:?} uses {}://; kvd pki sets up TLS, so write https://",
@@ -46,7 +47,9 @@ impl Endpoint {
             ));
         }
         if !(url.path().is_empty() || url.path() == "/") || url.query().is_some() {
-            return Err(format!("{s:?} has a path or query; write https://HOST:PORT"));
+            return Err(format!(
+                "{s:?} has a path or query; write https://HOST:PORT"
+            ));
         }
         let host = url
             .host_str()
@@ -98,18 +101,17 @@ pub fn parse_named(
             PkiError::bad_flag(flag, format!("{item:?} is not NAME=https://HOST:PORT"))
         })?;
         let name = name.trim();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        {
+        if !files::valid_stem(name) {
             return Err(PkiError::bad_flag(
                 flag,
-                format!("{name:?} is not a usable member name (letters, digits, '-', '_', '.')"),
+                format!("{name:?} is not a usable member name (letters, digits, '-', '_', '.', '@'; not \"ca\")"),
             ));
         }
         if out.iter().any(|(n, _)| n == name) {
-            return Err(PkiError::bad_flag(flag, format!("member {name:?} is given twice")));
+            return Err(PkiError::bad_flag(
+                flag,
+                format!("member {name:?} is given twice"),
+            ));
         }
         let ep = Endpoint::parse(url, default_port)
             .map_err(|e| PkiError::bad_flag(flag, format!("{name}: {e}")))?;
@@ -220,7 +222,13 @@ pub fn shell_quote(s: &str) -> String {
 }
 
 /// The etcd `--config-file` YAML for member `m` of `all`.
-pub fn member_yaml(m: &Member, all: &[Member], layout: &Layout, token: &str, with_localhost: bool) -> String {
+pub fn member_yaml(
+    m: &Member,
+    all: &[Member],
+    layout: &Layout,
+    token: &str,
+    with_localhost: bool,
+) -> String {
     let cert = layout.remote(&layout.naming.cert_file(&m.name));
     let key = layout.remote(&layout.naming.key_file(&m.name));
     let ca = layout.remote(&layout.naming.cert_file("ca"));
@@ -230,13 +238,24 @@ pub fn member_yaml(m: &Member, all: &[Member], layout: &Layout, token: &str, wit
         .collect::<Vec<_>>()
         .join(",");
     let mut listen_client = vec![m.client.listen_url()];
-    if with_localhost && !m.client.is_loopback_or_any() && m.client.listen_url() != format!("https://0.0.0.0:{}", m.client.port) {
+    if with_localhost
+        && !m.client.is_loopback_or_any()
+        && m.client.listen_url() != format!("https://0.0.0.0:{}", m.client.port)
+    {
         listen_client.push(format!("https://127.0.0.1:{}", m.client.port));
     }
     let mut y = String::new();
     // Writing to a String cannot fail.
-    let _ = writeln!(y, "# etcd/kvd configuration for member {}, written by `kvd pki cluster`.", m.name);
-    let _ = writeln!(y, "# Start with: kvd --config-file {}.yaml  (etcd --config-file works the same)", m.name);
+    let _ = writeln!(
+        y,
+        "# etcd/kvd configuration for member {}, written by `kvd pki cluster`.",
+        m.name
+    );
+    let _ = writeln!(
+        y,
+        "# Start with: kvd --config-file {}.yaml  (etcd --config-file works the same)",
+        m.name
+    );
     let _ = writeln!(y, "name: {}", yq(&m.name));
     let _ = writeln!(y, "data-dir: {}", yq(&layout.data_dir_for(&m.name)));
     let _ = writeln!(y, "listen-peer-urls: {}", yq(&m.peer.listen_url()));
@@ -265,15 +284,23 @@ pub fn run(args: &ClusterArgs, now: OffsetDateTime) -> Result<(), PkiError> {
     let clients = parse_named("--client-urls", &args.client_urls, DEFAULT_CLIENT_PORT)?;
     let members = plan_members(peers, clients)?;
     let client_name = args.client_name.trim().to_string();
-    for m in &members {
-        if m.name == "ca" || m.name == client_name {
-            return Err(PkiError::bad_flag(
-                "--members",
-                format!("member name {:?} would clash with the {} files; rename the member", m.name, if m.name == "ca" { "CA" } else { "client certificate" }),
-            ));
-        }
+    if !files::valid_stem(&client_name) {
+        return Err(PkiError::bad_flag(
+            "--client-name",
+            format!("{client_name:?} cannot name the files: use letters, digits, '-', '_', '.', '@' (and not \"ca\")"),
+        ));
     }
-    let dir = std::path::absolute(&args.common.dir).map_err(|e| PkiError::io(&args.common.dir, e))?;
+    if let Some(m) = members.iter().find(|m| m.name == client_name) {
+        return Err(PkiError::bad_flag(
+            "--members",
+            format!(
+                "member name {:?} would clash with the client certificate's files; rename the member or pass --client-name",
+                m.name
+            ),
+        ));
+    }
+    let dir =
+        std::path::absolute(&args.common.dir).map_err(|e| PkiError::io(&args.common.dir, e))?;
     let naming = args.common.naming.unwrap_or_else(|| Naming::detect(&dir));
     let ca_cert_path = dir.join(naming.cert_file("ca"));
     let ca_key_path = dir.join(naming.key_file("ca"));
@@ -292,6 +319,30 @@ pub fn run(args: &ClusterArgs, now: OffsetDateTime) -> Result<(), PkiError> {
         },
         naming,
     };
+
+    // Refuse before generating any key when files are in the way.
+    let mut planned: Vec<Output> = Vec::new();
+    for stem in members
+        .iter()
+        .map(|m| m.name.as_str())
+        .chain([client_name.as_str()])
+    {
+        planned.push(Output::public(
+            dir.join(naming.cert_file(stem)),
+            String::new(),
+        ));
+        planned.push(Output::private(
+            dir.join(naming.key_file(stem)),
+            String::new(),
+        ));
+    }
+    for m in &members {
+        planned.push(Output::public(
+            dir.join(format!("{}.yaml", m.name)),
+            String::new(),
+        ));
+    }
+    files::ensure_absent(&planned, args.common.force)?;
 
     let mut outputs: Vec<Output> = Vec::new();
     let (ca, ca_is_new) = if ca_cert_path.exists() {
@@ -315,7 +366,12 @@ pub fn run(args: &ClusterArgs, now: OffsetDateTime) -> Result<(), PkiError> {
         (ca, true)
     };
 
-    let window = Window::resolve(now, args.key.validity, args.key.not_before, args.key.not_after)?;
+    let window = Window::resolve(
+        now,
+        args.key.validity,
+        args.key.not_before,
+        args.key.not_after,
+    )?;
     let mut summary: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     let token = match &args.token {
@@ -323,7 +379,10 @@ pub fn run(args: &ClusterArgs, now: OffsetDateTime) -> Result<(), PkiError> {
         None => {
             let mut b = [0u8; 4];
             ca::random_bytes(&mut b)?;
-            format!("kvd-cluster-{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+            format!(
+                "kvd-cluster-{}",
+                b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+            )
         }
     };
     for m in &members {
@@ -376,7 +435,12 @@ pub fn run(args: &ClusterArgs, now: OffsetDateTime) -> Result<(), PkiError> {
     files::write_all(&outputs, args.common.force)?;
 
     let mut out = String::new();
-    let _ = writeln!(out, "kvd pki cluster: {} members, files in {}", members.len(), dir.display());
+    let _ = writeln!(
+        out,
+        "kvd pki cluster: {} members, files in {}",
+        members.len(),
+        dir.display()
+    );
     let ca_file_names = format!("{}, {}", naming.cert_file("ca"), naming.key_file("ca"));
     let _ = writeln!(
         out,
@@ -388,7 +452,11 @@ pub fn run(args: &ClusterArgs, now: OffsetDateTime) -> Result<(), PkiError> {
     for s in &summary {
         let _ = writeln!(out, "{s}");
     }
-    let _ = writeln!(out, "  certificates valid until {}; private keys written with mode 0600", times::rfc3339(window.not_after.min(ca.cert.not_after)));
+    let _ = writeln!(
+        out,
+        "  certificates valid until {}; private keys written with mode 0600",
+        times::rfc3339(window.not_after.min(ca.cert.not_after))
+    );
     for n in &notes {
         let _ = writeln!(out, "  note: {n}");
     }
@@ -402,26 +470,39 @@ pub fn run(args: &ClusterArgs, now: OffsetDateTime) -> Result<(), PkiError> {
             naming.key_file("NAME")
         );
     }
-    let _ = writeln!(out, "Start each member (etcd accepts the same --config-file):");
+    let _ = writeln!(
+        out,
+        "Start each member (etcd accepts the same --config-file):"
+    );
     for m in &members {
-        let _ = writeln!(out, "  kvd --config-file {}", shell_quote(&dir.join(format!("{}.yaml", m.name)).display().to_string()));
+        let _ = writeln!(
+            out,
+            "  kvd --config-file {}",
+            shell_quote(&layout.remote(&format!("{}.yaml", m.name)))
+        );
     }
-    let endpoints = members.iter().map(|m| m.client.url()).collect::<Vec<_>>().join(",");
+    let endpoints = members
+        .iter()
+        .map(|m| m.client.url())
+        .collect::<Vec<_>>()
+        .join(",");
     let _ = writeln!(out, "Then talk to the cluster with:");
+    // The client files stay where they were written: the user runs etcdctl from here.
+    let local = |f: &str| shell_quote(&dir.join(f).display().to_string());
     let _ = writeln!(
         out,
         "  etcdctl --endpoints={} --cacert={} --cert={} --key={} endpoint health",
         endpoints,
-        shell_quote(&layout.remote(&naming.cert_file("ca"))),
-        shell_quote(&layout.remote(&client_cert)),
-        shell_quote(&layout.remote(&client_key)),
+        local(&naming.cert_file("ca")),
+        local(&client_cert),
+        local(&client_key),
     );
     let _ = writeln!(
         out,
         "Check the set-up any time with: kvd pki check --cacert {} --cert {} --key {} --endpoints={}",
-        shell_quote(&layout.remote(&naming.cert_file("ca"))),
-        shell_quote(&layout.remote(&client_cert)),
-        shell_quote(&layout.remote(&client_key)),
+        local(&naming.cert_file("ca")),
+        local(&client_cert),
+        local(&client_key),
         endpoints
     );
     print!("{out}");
@@ -440,12 +521,18 @@ mod tests {
     fn members_and_client_urls() {
         let peers = parse_named(
             "--members",
-            &items("a=https://10.0.1.10:2380,b=https://10.0.1.11,c=https://etcd3.example.com:12380"),
+            &items(
+                "a=https://10.0.1.10:2380,b=https://10.0.1.11,c=https://etcd3.example.com:12380",
+            ),
             DEFAULT_PEER_PORT,
         )
         .expect("members");
-        let clients = parse_named("--client-urls", &items("c=https://etcd3.example.com:12379"), DEFAULT_CLIENT_PORT)
-            .expect("clients");
+        let clients = parse_named(
+            "--client-urls",
+            &items("c=https://etcd3.example.com:12379"),
+            DEFAULT_CLIENT_PORT,
+        )
+        .expect("clients");
         let ms = plan_members(peers, clients).expect("plan");
         assert_eq!(ms[0].client.url(), "https://10.0.1.10:2379");
         assert_eq!(ms[1].peer.url(), "https://10.0.1.11:2380");
@@ -459,20 +546,33 @@ mod tests {
         assert!(e.to_string().contains("https://"), "{e}");
         let e = parse_named("--members", &items("a"), 2380).expect_err("no url");
         assert!(e.to_string().contains("NAME=https://"), "{e}");
-        let e = parse_named("--members", &items("a=https://h:1,a=https://h:2"), 2380).expect_err("dup");
+        let e =
+            parse_named("--members", &items("a=https://h:1,a=https://h:2"), 2380).expect_err("dup");
         assert!(e.to_string().contains("twice"), "{e}");
-        let peers = parse_named("--members", &items("a=https://127.0.0.1:2380,b=https://127.0.0.1:2380"), 2380)
-            .expect("parse");
+        let peers = parse_named(
+            "--members",
+            &items("a=https://127.0.0.1:2380,b=https://127.0.0.1:2380"),
+            2380,
+        )
+        .expect("parse");
         let e = plan_members(peers, vec![]).expect_err("same url");
         assert!(e.to_string().contains("used twice"), "{e}");
     }
 
     #[test]
     fn yaml_has_etcd_keys_and_parses() {
-        let peers = parse_named("--members", &items("a=https://127.0.0.1:2380,b=https://127.0.0.1:2480"), 2380)
-            .expect("parse");
-        let clients = parse_named("--client-urls", &items("a=https://127.0.0.1:2379,b=https://127.0.0.1:2479"), 2379)
-            .expect("parse");
+        let peers = parse_named(
+            "--members",
+            &items("a=https://127.0.0.1:2380,b=https://127.0.0.1:2480"),
+            2380,
+        )
+        .expect("parse");
+        let clients = parse_named(
+            "--client-urls",
+            &items("a=https://127.0.0.1:2379,b=https://127.0.0.1:2479"),
+            2379,
+        )
+        .expect("parse");
         let ms = plan_members(peers, clients).expect("plan");
         let layout = Layout {
             remote_dir: PathBuf::from("/etc/kvd/it's"),
@@ -483,13 +583,25 @@ mod tests {
         let v: serde_yaml::Value = serde_yaml::from_str(&y).expect("valid yaml");
         assert_eq!(v["name"].as_str(), Some("b"));
         assert_eq!(v["data-dir"].as_str(), Some("/var/lib/b.etcd"));
-        assert_eq!(v["listen-client-urls"].as_str(), Some("https://127.0.0.1:2479"));
-        assert_eq!(v["initial-cluster"].as_str(), Some("a=https://127.0.0.1:2380,b=https://127.0.0.1:2480"));
+        assert_eq!(
+            v["listen-client-urls"].as_str(),
+            Some("https://127.0.0.1:2479")
+        );
+        assert_eq!(
+            v["initial-cluster"].as_str(),
+            Some("a=https://127.0.0.1:2380,b=https://127.0.0.1:2480")
+        );
         assert_eq!(v["initial-cluster-state"].as_str(), Some("new"));
         for block in ["client-transport-security", "peer-transport-security"] {
             assert_eq!(v[block]["cert-file"].as_str(), Some("/etc/kvd/it's/b.pem"));
-            assert_eq!(v[block]["key-file"].as_str(), Some("/etc/kvd/it's/b-key.pem"));
-            assert_eq!(v[block]["trusted-ca-file"].as_str(), Some("/etc/kvd/it's/ca.pem"));
+            assert_eq!(
+                v[block]["key-file"].as_str(),
+                Some("/etc/kvd/it's/b-key.pem")
+            );
+            assert_eq!(
+                v[block]["trusted-ca-file"].as_str(),
+                Some("/etc/kvd/it's/ca.pem")
+            );
             assert_eq!(v[block]["client-cert-auth"].as_bool(), Some(true));
         }
     }

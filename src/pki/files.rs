@@ -53,6 +53,17 @@ impl Naming {
     }
 }
 
+/// True when `name` can name output files (`NAME.pem`, `NAME-key.pem`): letters, digits,
+/// `-`, `_`, `.`, `@`, not starting with a dot, and not `ca` (the CA's files).
+pub fn valid_stem(name: &str) -> bool {
+    !name.is_empty()
+        && name != "ca"
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+}
+
 /// One file to write.
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -170,7 +181,9 @@ pub fn mode_of(path: &Path) -> Option<u32> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o777)
+        fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o777)
     }
     #[cfg(not(unix))]
     {
@@ -265,9 +278,7 @@ pub fn parse_pem(bytes: &[u8]) -> Result<PemContents, String> {
     }
     if sections == 0 && !out.encrypted_key && !contains(bytes, b"-----BEGIN") {
         // No PEM at all: a DER certificate starts with a SEQUENCE tag.
-        if bytes.first() == Some(&0x30)
-            && x509_parser::parse_x509_certificate(bytes).is_ok()
-        {
+        if bytes.first() == Some(&0x30) && x509_parser::parse_x509_certificate(bytes).is_ok() {
             out.certs.push(CertificateDer::from(bytes.to_vec()));
         } else {
             return Err("neither PEM (-----BEGIN ...) nor a DER certificate".to_string());
@@ -322,7 +333,10 @@ pub fn read_key(path: &Path) -> Result<(KeyEncoding, PrivateKeyDer<'static>), Pk
             } else {
                 " (it holds a certificate: did you swap the certificate and key files?)"
             };
-            Err(PkiError::bad_file(path, format!("no private key found{what}")))
+            Err(PkiError::bad_file(
+                path,
+                format!("no private key found{what}"),
+            ))
         }
         n => Err(PkiError::bad_file(
             path,
@@ -341,6 +355,17 @@ mod tests {
         assert_eq!(Naming::Cfssl.key_file("ca"), "ca-key.pem");
         assert_eq!(Naming::Etcd.cert_file("infra1"), "infra1.crt");
         assert_eq!(Naming::Etcd.key_file("infra1"), "infra1.key");
+    }
+
+    #[test]
+    fn stems_are_checked() {
+        assert!(valid_stem("infra1"));
+        assert!(valid_stem("alice@example.com"));
+        assert!(!valid_stem("ca"));
+        assert!(!valid_stem("../x"));
+        assert!(!valid_stem(".hidden"));
+        assert!(!valid_stem("a b"));
+        assert!(!valid_stem(""));
     }
 
     #[test]
@@ -371,7 +396,10 @@ mod tests {
         ];
         let err = write_all(&outs2, false).expect_err("must refuse");
         let msg = err.to_string();
-        assert!(msg.contains("a.pem") && msg.contains("a-key.pem") && msg.contains("--force"), "{msg}");
+        assert!(
+            msg.contains("a.pem") && msg.contains("a-key.pem") && msg.contains("--force"),
+            "{msg}"
+        );
         assert_eq!(fs::read_to_string(&cert).expect("read"), "cert");
         write_all(&outs2, true).expect("forced write");
         assert_eq!(fs::read_to_string(&key).expect("read"), "key2");
@@ -381,7 +409,8 @@ mod tests {
     #[test]
     fn parse_rejects_non_pem() {
         assert!(parse_pem(b"hello").is_err());
-        let enc = b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let enc =
+            b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
         let c = parse_pem(enc).expect("parses");
         assert!(c.encrypted_key);
     }

@@ -66,7 +66,10 @@ pub fn run(args: &InspectArgs, now: OffsetDateTime) -> Result<i32, PkiError> {
                     });
                 }
                 Err(e) => {
-                    eprintln!("kvd pki: error: {label}: certificate {} of {count}: {e}", i + 1);
+                    eprintln!(
+                        "kvd pki: error: {label}: certificate {} of {count}: {e}",
+                        i + 1
+                    );
                     failed += 1;
                 }
             }
@@ -132,12 +135,24 @@ fn describe_cert(
     entries: &[Entry],
     now: OffsetDateTime,
 ) -> usize {
-    let _ = writeln!(out, "{}: certificate {} of {}", entry.file, entry.index, entry.count);
+    let _ = writeln!(
+        out,
+        "{}: certificate {} of {}",
+        entry.file, entry.index, entry.count
+    );
     let row = |out: &mut String, k: &str, v: &str| {
         let _ = writeln!(out, "  {:<12} {v}", format!("{k}:"));
     };
     row(out, "Subject", &info.display_name());
-    row(out, "Issuer", &if info.issuer.is_empty() { "(empty)".to_string() } else { info.issuer.clone() });
+    row(
+        out,
+        "Issuer",
+        &if info.issuer.is_empty() {
+            "(empty)".to_string()
+        } else {
+            info.issuer.clone()
+        },
+    );
     row(out, "Serial", &info.serial);
     row(out, "Version", &info.version.to_string());
     row(out, "Public key", &info.key);
@@ -169,7 +184,13 @@ fn describe_cert(
         &info
             .key_usage
             .as_ref()
-            .map(|k| if k.is_empty() { "(empty)".to_string() } else { k.join(", ") })
+            .map(|k| {
+                if k.is_empty() {
+                    "(empty)".to_string()
+                } else {
+                    k.join(", ")
+                }
+            })
             .unwrap_or_else(|| "(none)".to_string()),
     );
     row(out, "EKU", &info.eku_list());
@@ -197,9 +218,16 @@ fn describe_cert(
                 break;
             }
             IssuerLookup::Found(issuer) => {
-                let pos = pool.iter().position(|c| std::ptr::eq(c, issuer)).unwrap_or(0);
-                chain.push(format!("{} [{}]", issuer.display_name(), where_from(&entries[pos])));
-                if !issuer.is_ca() && !(issuer.version == 1 && issuer.is_self_issued()) {
+                let pos = pool
+                    .iter()
+                    .position(|c| std::ptr::eq(c, issuer))
+                    .unwrap_or(0);
+                chain.push(format!(
+                    "{} [{}]",
+                    issuer.display_name(),
+                    where_from(&entries[pos])
+                ));
+                if !issuer.can_sign() {
                     warnings.push(format!(
                         "its issuer {} lacks CA:TRUE: openssl verify and Go refuse to build this chain",
                         issuer.display_name()
@@ -219,7 +247,10 @@ fn describe_cert(
                 current = issuer;
             }
             IssuerLookup::SameNameOnly(other) => {
-                let pos = pool.iter().position(|c| std::ptr::eq(c, other)).unwrap_or(0);
+                let pos = pool
+                    .iter()
+                    .position(|c| std::ptr::eq(c, other))
+                    .unwrap_or(0);
                 chain.push(format!("{} (signature mismatch)", current.issuer));
                 warnings.push(format!(
                     "issuer name matches {} but its key did not sign this certificate: it was signed by a different CA with the same name (a CA re-created?)",
@@ -230,7 +261,11 @@ fn describe_cert(
             IssuerLookup::Missing => {
                 chain.push(format!(
                     "{} (not among the given files; add the CA file to check the chain)",
-                    if current.issuer.is_empty() { "(empty issuer)" } else { &current.issuer }
+                    if current.issuer.is_empty() {
+                        "(empty issuer)"
+                    } else {
+                        &current.issuer
+                    }
                 ));
                 break;
             }
@@ -238,7 +273,7 @@ fn describe_cert(
     }
     row(out, "Chain", &chain.join(" <- "));
 
-    if info.is_ca() {
+    if info.can_sign() {
         row(out, "Fit for", "CA (signs certificates)");
     } else {
         let verdicts: Vec<String> = [Role::Server, Role::Peer, Role::Client]
@@ -284,7 +319,13 @@ fn describe_key(
     let _ = writeln!(out, "{label}: private key");
     match key {
         Ok(k) => {
-            let _ = writeln!(out, "  {:<12} {} ({})", "Type:", k.description, k.encoding.describe());
+            let _ = writeln!(
+                out,
+                "  {:<12} {} ({})",
+                "Type:",
+                k.description,
+                k.encoding.describe()
+            );
             let matches: Vec<String> = certs
                 .iter()
                 .zip(entries)
@@ -303,7 +344,12 @@ fn describe_key(
             let _ = writeln!(out, "  {:<12} {m}", "Matches:");
             if k.encoding == KeyEncoding::Pkcs1 || k.encoding == KeyEncoding::Sec1 {
                 // Both are fine for etcd and kvd; say so, since guides mix them.
-                let _ = writeln!(out, "  {:<12} {} (etcd, kvd, openssl and cfssl read it)", "Encoding:", k.encoding.describe());
+                let _ = writeln!(
+                    out,
+                    "  {:<12} {} (etcd, kvd, openssl and cfssl read it)",
+                    "Encoding:",
+                    k.encoding.describe()
+                );
             }
         }
         Err(e) => {

@@ -8,8 +8,8 @@
 use std::net::IpAddr;
 
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyUsagePurpose, SanType,
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
+    SanType,
 };
 use time::OffsetDateTime;
 
@@ -82,9 +82,14 @@ impl Host {
             return Err("empty host name".to_string());
         }
         if s.contains("://") {
-            return Err(format!("{s:?} is a URL: give only the host, e.g. 10.0.1.10"));
+            return Err(format!(
+                "{s:?} is a URL: give only the host, e.g. 10.0.1.10"
+            ));
         }
-        let bare = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(s);
+        let bare = s
+            .strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .unwrap_or(s);
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok(Host::Ip(ip));
         }
@@ -98,7 +103,8 @@ impl Host {
         let ok_label = |l: &str| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         };
@@ -295,12 +301,28 @@ mod tests {
 
     #[test]
     fn hosts_parse() {
-        assert_eq!(Host::parse("10.0.0.1"), Ok(Host::Ip("10.0.0.1".parse().expect("ip"))));
-        assert_eq!(Host::parse("[::1]"), Ok(Host::Ip("::1".parse().expect("ip"))));
-        assert_eq!(Host::parse("Etcd1.Example.com"), Ok(Host::Dns("etcd1.example.com".into())));
-        assert_eq!(Host::parse("*.example.com"), Ok(Host::Dns("*.example.com".into())));
-        assert!(Host::parse("https://10.0.0.1:2379").expect_err("url").contains("URL"));
-        assert!(Host::parse("10.0.0.1:2379").expect_err("port").contains("port"));
+        assert_eq!(
+            Host::parse("10.0.0.1"),
+            Ok(Host::Ip("10.0.0.1".parse().expect("ip")))
+        );
+        assert_eq!(
+            Host::parse("[::1]"),
+            Ok(Host::Ip("::1".parse().expect("ip")))
+        );
+        assert_eq!(
+            Host::parse("Etcd1.Example.com"),
+            Ok(Host::Dns("etcd1.example.com".into()))
+        );
+        assert_eq!(
+            Host::parse("*.example.com"),
+            Ok(Host::Dns("*.example.com".into()))
+        );
+        assert!(Host::parse("https://10.0.0.1:2379")
+            .expect_err("url")
+            .contains("URL"));
+        assert!(Host::parse("10.0.0.1:2379")
+            .expect_err("port")
+            .contains("port"));
         assert!(Host::parse("bad host").is_err());
         assert!(Host::parse("").is_err());
         let hs = parse_hosts(&["a".into(), "a".into()], true).expect("hosts");
@@ -326,7 +348,11 @@ mod tests {
             };
             let issued = issue(&ca, &spec).expect("issue");
             let eku = issued.info.eku.clone().expect("eku");
-            assert_eq!((eku.server_auth, eku.client_auth), (server, client), "{role:?}");
+            assert_eq!(
+                (eku.server_auth, eku.client_auth),
+                (server, client),
+                "{role:?}"
+            );
             assert!(issued.info.role_problems(role).is_empty(), "{role:?}");
             assert_eq!(issued.info.basic_constraints, Some((false, None)));
             issued.info.verify_signed_by(&ca.cert).expect("chain");

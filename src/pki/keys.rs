@@ -22,7 +22,7 @@ use super::PkiError;
 /// The kind of key to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum KeyType {
-    /// ECDSA on NIST P-256 with SHA-256 (the default; what cfssl and etcd's auto-tls use).
+    /// ECDSA on NIST P-256 with SHA-256 (the default, as in cfssl's examples).
     #[value(name = "ecdsa-p256", alias = "p256", alias = "ecdsa")]
     EcdsaP256,
     /// ECDSA on NIST P-384 with SHA-384.
@@ -117,16 +117,31 @@ impl PrivateKey {
     ///
     /// # Errors
     /// A message saying which key kinds are supported.
-    pub fn from_der(encoding: KeyEncoding, der: PrivateKeyDer<'static>) -> Result<PrivateKey, String> {
+    pub fn from_der(
+        encoding: KeyEncoding,
+        der: PrivateKeyDer<'static>,
+    ) -> Result<PrivateKey, String> {
         let unsupported = |e: rustls::Error| {
             format!("unsupported or damaged {} private key ({e}); kvd reads RSA (2048 bits or more), ECDSA P-256/P-384 and Ed25519 keys", encoding.describe())
         };
         let signer = rustls::crypto::ring::sign::any_supported_type(&der).map_err(unsupported)?;
         let candidates: [(SignatureScheme, &'static SignatureAlgorithm, &str); 4] = [
-            (SignatureScheme::ECDSA_NISTP256_SHA256, &rcgen::PKCS_ECDSA_P256_SHA256, "ECDSA P-256"),
-            (SignatureScheme::ECDSA_NISTP384_SHA384, &rcgen::PKCS_ECDSA_P384_SHA384, "ECDSA P-384"),
+            (
+                SignatureScheme::ECDSA_NISTP256_SHA256,
+                &rcgen::PKCS_ECDSA_P256_SHA256,
+                "ECDSA P-256",
+            ),
+            (
+                SignatureScheme::ECDSA_NISTP384_SHA384,
+                &rcgen::PKCS_ECDSA_P384_SHA384,
+                "ECDSA P-384",
+            ),
             (SignatureScheme::ED25519, &rcgen::PKCS_ED25519, "Ed25519"),
-            (SignatureScheme::RSA_PKCS1_SHA256, &rcgen::PKCS_RSA_SHA256, "RSA"),
+            (
+                SignatureScheme::RSA_PKCS1_SHA256,
+                &rcgen::PKCS_RSA_SHA256,
+                "RSA",
+            ),
         ];
         let (scheme, alg, name) = candidates
             .into_iter()

@@ -20,7 +20,10 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
-use rustls::{AlertDescription, CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme, StreamOwned};
+use rustls::{
+    AlertDescription, CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct,
+    RootCertStore, SignatureScheme, StreamOwned,
+};
 use time::OffsetDateTime;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Name;
@@ -149,13 +152,21 @@ struct Target {
 }
 
 fn parse_target(url: &str) -> Result<Target, String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("not a URL ({e}); write https://HOST:PORT"))?;
+    let parsed =
+        url::Url::parse(url).map_err(|e| format!("not a URL ({e}); write https://HOST:PORT"))?;
     match parsed.scheme() {
         "https" => {}
         "http" => {
-            return Err("an http:// endpoint is plaintext; `check` tests TLS endpoints (https://)".to_string())
+            return Err(
+                "an http:// endpoint is plaintext; `check` tests TLS endpoints (https://)"
+                    .to_string(),
+            )
         }
-        other => return Err(format!("unsupported scheme {other}://; write https://HOST:PORT")),
+        other => {
+            return Err(format!(
+                "unsupported scheme {other}://; write https://HOST:PORT"
+            ))
+        }
     }
     let host = parsed
         .host_str()
@@ -210,11 +221,15 @@ fn is_client_cert_alert(a: AlertDescription) -> bool {
 }
 
 fn rustls_error(e: &io::Error) -> Option<&rustls::Error> {
-    e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// Connects to `url` and reports what happened: one or more findings, the first being the
@@ -222,30 +237,50 @@ fn is_timeout(e: &io::Error) -> bool {
 pub fn probe(url: &str, cfg: &ProbeConfig, now: OffsetDateTime) -> Vec<Finding> {
     match probe_inner(url, cfg, now) {
         Ok(v) => v,
-        Err(reason) => vec![fail(format!("{url}: {reason}"))],
+        Err(reason) => vec![Finding::fail(format!("{url}: {reason}"))],
     }
 }
 
-fn ok(text: String) -> Finding {
-    Finding { level: super::check::Level::Ok, text }
-}
-
-fn warn(text: String) -> Finding {
-    Finding { level: super::check::Level::Warn, text }
-}
-
-fn fail(text: String) -> Finding {
-    Finding { level: super::check::Level::Fail, text }
+/// The outcome of one connection attempt.
+enum Attempt {
+    /// The verdict.
+    Done(Vec<Finding>),
+    /// HTTP/2 was negotiated and the handshake passed, but the server closed the connection
+    /// without an alert when we spoke HTTP/2 (etcd's peer port does this): try HTTP/1.1.
+    H2Closed,
 }
 
 fn probe_inner(url: &str, cfg: &ProbeConfig, now: OffsetDateTime) -> Result<Vec<Finding>, String> {
     let target = parse_target(url)?;
+    let both = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    match attempt(url, &target, cfg, now, both)? {
+        Attempt::Done(f) => Ok(f),
+        Attempt::H2Closed => match attempt(url, &target, cfg, now, vec![b"http/1.1".to_vec()])? {
+            Attempt::Done(f) => Ok(f),
+            Attempt::H2Closed => {
+                Err("the server closed the connection right after the handshake".to_string())
+            }
+        },
+    }
+}
+
+fn attempt(
+    url: &str,
+    target: &Target,
+    cfg: &ProbeConfig,
+    now: OffsetDateTime,
+    alpn: Vec<Vec<u8>>,
+) -> Result<Attempt, String> {
+    let may_retry = alpn.len() > 1;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut store = RootCertStore::empty();
     for (der, name) in cfg.roots.iter().zip(&cfg.root_names) {
-        store
-            .add(der.clone())
-            .map_err(|e| format!("{}: {name:?} cannot be used as a trust anchor ({e})", cfg.ca_label))?;
+        store.add(der.clone()).map_err(|e| {
+            format!(
+                "{}: {name:?} cannot be used as a trust anchor ({e})",
+                cfg.ca_label
+            )
+        })?;
     }
     let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
         .build()
@@ -271,7 +306,7 @@ fn probe_inner(url: &str, cfg: &ProbeConfig, now: OffsetDateTime) -> Result<Vec<
             key,
             record: record.clone(),
         }));
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn;
     let server_name = ServerName::try_from(target.host.clone())
         .map_err(|_| format!("{:?} is not a valid host name", target.host))?;
 
@@ -295,7 +330,9 @@ fn probe_inner(url: &str, cfg: &ProbeConfig, now: OffsetDateTime) -> Result<Vec<
             "cannot connect to {}:{}: {} (is the member running and listening there?)",
             target.host,
             target.port,
-            last_err.map(|e| e.to_string()).unwrap_or_else(|| "no address".to_string())
+            last_err
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "no address".to_string())
         )
     })?;
     tcp.set_read_timeout(Some(cfg.timeout))
@@ -307,7 +344,10 @@ fn probe_inner(url: &str, cfg: &ProbeConfig, now: OffsetDateTime) -> Result<Vec<
 
     while tls.conn.is_handshaking() {
         if let Err(e) = tls.conn.complete_io(&mut tls.sock) {
-            return Ok(vec![fail(format!("{url}: {}", explain_handshake_error(&e, &target, cfg, &record, now)))]);
+            return Ok(Attempt::Done(vec![Finding::fail(format!(
+                "{url}: {}",
+                explain_handshake_error(&e, target, cfg, &record, now)
+            ))]));
         }
     }
 
@@ -318,16 +358,34 @@ fn probe_inner(url: &str, cfg: &ProbeConfig, now: OffsetDateTime) -> Result<Vec<
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2",
         _ => "TLS",
     };
-    let answer = exchange(&mut tls, h2, &target, cfg.timeout);
+    let answer = exchange(&mut tls, h2, target, cfg.timeout);
+    if let Err(e) = &answer {
+        let closed = rustls_error(e).is_none()
+            && matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+            );
+        if h2 && may_retry && closed {
+            return Ok(Attempt::H2Closed);
+        }
+    }
     let rec = record.lock();
-    let server = rec.server_chain.first().and_then(|d| CertInfo::parse(d.clone()).ok());
+    let server = rec
+        .server_chain
+        .first()
+        .and_then(|d| CertInfo::parse(d.clone()).ok());
     let mut findings = Vec::new();
     match answer {
         Ok(()) => {
             let mut text = format!(
                 "{url}: {version} handshake ok (ALPN {}); server certificate {} valid for {}",
                 if h2 { "h2" } else { "http/1.1" },
-                server.as_ref().map(|s| format!("{:?}", s.display_name())).unwrap_or_default(),
+                server
+                    .as_ref()
+                    .map(|s| format!("{:?}", s.display_name()))
+                    .unwrap_or_default(),
                 target.host
             );
             if rec.client_cert_sent {
@@ -335,28 +393,36 @@ fn probe_inner(url: &str, cfg: &ProbeConfig, now: OffsetDateTime) -> Result<Vec<
             } else if rec.client_cert_requested {
                 text.push_str("; the server asked for a client certificate but accepted none (optional client auth)");
             }
-            findings.push(ok(text));
+            findings.push(Finding::ok(text));
             if cfg.client.is_some() && !rec.client_cert_requested {
-                findings.push(warn(format!(
+                findings.push(Finding::warn(format!(
                     "{url}: the server did not ask for a client certificate: client-cert-auth is off there, so anyone who can reach it may connect"
                 )));
             }
             if let Some(s) = &server {
                 if s.time_status(now) == TimeStatus::ExpiresSoon {
-                    findings.push(warn(format!(
+                    findings.push(Finding::warn(format!(
                         "{url}: the server certificate expires soon, {}",
                         times::rfc3339(s.not_after)
                     )));
                 }
             }
         }
-        Err(e) => findings.push(fail(format!("{url}: {}", explain_after_handshake(&e, &rec, cfg, now)))),
+        Err(e) => findings.push(Finding::fail(format!(
+            "{url}: {}",
+            explain_after_handshake(&e, &rec, cfg, now)
+        ))),
     }
-    Ok(findings)
+    Ok(Attempt::Done(findings))
 }
 
 /// Sends a request (or waits for the server's HTTP/2 settings) and waits for any answer.
-fn exchange(tls: &mut StreamOwned<ClientConnection, TcpStream>, h2: bool, target: &Target, timeout: Duration) -> io::Result<()> {
+fn exchange(
+    tls: &mut StreamOwned<ClientConnection, TcpStream>,
+    h2: bool,
+    target: &Target,
+    timeout: Duration,
+) -> io::Result<()> {
     let mut buf = [0u8; 256];
     if h2 {
         // An HTTP/2 server speaks first (its SETTINGS); a server refusing our certificate
@@ -400,9 +466,18 @@ fn name_of(der: &[u8]) -> String {
         .unwrap_or_else(|_| "(unreadable name)".to_string())
 }
 
-fn explain_handshake_error(e: &io::Error, target: &Target, cfg: &ProbeConfig, record: &Shared, now: OffsetDateTime) -> String {
+fn explain_handshake_error(
+    e: &io::Error,
+    target: &Target,
+    cfg: &ProbeConfig,
+    record: &Shared,
+    now: OffsetDateTime,
+) -> String {
     let rec = record.lock();
-    let server = rec.server_chain.first().and_then(|d| CertInfo::parse(d.clone()).ok());
+    let server = rec
+        .server_chain
+        .first()
+        .and_then(|d| CertInfo::parse(d.clone()).ok());
     let server_name = server
         .as_ref()
         .map(|s| format!("{:?}", s.display_name()))
@@ -414,7 +489,13 @@ fn explain_handshake_error(e: &io::Error, target: &Target, cfg: &ProbeConfig, re
                 cfg.timeout.as_secs()
             );
         }
-        if matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe) {
+        if matches!(
+            e.kind(),
+            io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+        ) {
             return if rec.client_cert_requested && !rec.client_cert_sent {
                 "the server closed the connection during the handshake after asking for a client certificate, and none was given: pass --cert and --key".to_string()
             } else if rec.server_chain.is_empty() {
@@ -438,7 +519,7 @@ fn explain_handshake_error(e: &io::Error, target: &Target, cfg: &ProbeConfig, re
                     target.host
                 ),
                 CertificateError::UnknownIssuer => {
-                    let same_name = cfg.root_names.iter().any(|r| *r == s.issuer);
+                    let same_name = cfg.root_names.contains(&s.issuer);
                     if same_name {
                         format!(
                             "the server certificate {server_name} names {:?} as issuer, like {}, but was signed with another key: a different CA with the same name (re-created?); use the CA that signed the server's certificate as --cacert",
@@ -498,7 +579,12 @@ fn explain_handshake_error(e: &io::Error, target: &Target, cfg: &ProbeConfig, re
     }
 }
 
-fn explain_after_handshake(e: &io::Error, rec: &Record, cfg: &ProbeConfig, now: OffsetDateTime) -> String {
+fn explain_after_handshake(
+    e: &io::Error,
+    rec: &Record,
+    cfg: &ProbeConfig,
+    now: OffsetDateTime,
+) -> String {
     if let Some(rustls::Error::AlertReceived(alert)) = rustls_error(e) {
         if rec.client_cert_requested && !rec.client_cert_sent {
             return format!(
@@ -509,7 +595,10 @@ fn explain_after_handshake(e: &io::Error, rec: &Record, cfg: &ProbeConfig, now: 
         if rec.client_cert_sent && is_client_cert_alert(*alert) {
             return explain_refused_client(*alert, rec, cfg, now);
         }
-        return format!("the server closed the connection with alert {}", alert_name(*alert));
+        return format!(
+            "the server closed the connection with alert {}",
+            alert_name(*alert)
+        );
     }
     if is_timeout(e) {
         return format!(
@@ -530,28 +619,46 @@ fn explain_after_handshake(e: &io::Error, rec: &Record, cfg: &ProbeConfig, now: 
 }
 
 /// Explains why the server refused our client certificate, from what we know about it.
-fn explain_refused_client(alert: AlertDescription, rec: &Record, cfg: &ProbeConfig, now: OffsetDateTime) -> String {
+fn explain_refused_client(
+    alert: AlertDescription,
+    rec: &Record,
+    cfg: &ProbeConfig,
+    now: OffsetDateTime,
+) -> String {
     let mut reasons: Vec<String> = Vec::new();
     if let Some(c) = &cfg.client_info {
         reasons.extend(c.role_problems(Role::Client));
         match c.time_status(now) {
-            TimeStatus::Expired => reasons.push(format!("it expired on {}", times::rfc3339(c.not_after))),
-            TimeStatus::NotYetValid => reasons.push(format!("it is not valid before {}", times::rfc3339(c.not_before))),
+            TimeStatus::Expired => {
+                reasons.push(format!("it expired on {}", times::rfc3339(c.not_after)))
+            }
+            TimeStatus::NotYetValid => reasons.push(format!(
+                "it is not valid before {}",
+                times::rfc3339(c.not_before)
+            )),
             _ => {}
         }
-        if !rec.ca_hints.is_empty() && !rec.ca_hints.iter().any(|h| *h == c.issuer_raw) {
-            let trusted = rec.ca_hints.iter().map(|h| format!("{:?}", name_of(h))).collect::<Vec<_>>().join(", ");
+        if !rec.ca_hints.is_empty() && !rec.ca_hints.contains(&c.issuer_raw) {
+            let trusted = rec
+                .ca_hints
+                .iter()
+                .map(|h| format!("{:?}", name_of(h)))
+                .collect::<Vec<_>>()
+                .join(", ");
             reasons.push(format!(
                 "the server trusts client certificates from {trusted}, but it is issued by {:?}",
                 c.issuer
             ));
         }
         if c.version == 1 {
-            reasons.push("it is an X.509 v1 certificate, which rustls-based servers refuse".to_string());
+            reasons.push(
+                "it is an X.509 v1 certificate, which rustls-based servers refuse".to_string(),
+            );
         }
     }
     let why = if reasons.is_empty() {
-        "the server's log names the reason (for etcd: \"rejected connection ... tls: ...\")".to_string()
+        "the server's log names the reason (for etcd: \"rejected connection ... tls: ...\")"
+            .to_string()
     } else {
         reasons.join("; ")
     };
@@ -572,14 +679,22 @@ mod tests {
         assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", 2379));
         let t = parse_target("https://[::1]:12379").expect("parse");
         assert_eq!((t.host.as_str(), t.port), ("::1", 12379));
-        assert!(parse_target("http://127.0.0.1:2379").expect_err("http").contains("plaintext"));
+        assert!(parse_target("http://127.0.0.1:2379")
+            .expect_err("http")
+            .contains("plaintext"));
         assert!(parse_target("127.0.0.1:2379").is_err());
     }
 
     #[test]
     fn alerts_have_tls_names() {
-        assert_eq!(alert_name(AlertDescription::BadCertificate), "bad_certificate");
-        assert_eq!(alert_name(AlertDescription::CertificateRequired), "certificate_required");
+        assert_eq!(
+            alert_name(AlertDescription::BadCertificate),
+            "bad_certificate"
+        );
+        assert_eq!(
+            alert_name(AlertDescription::CertificateRequired),
+            "certificate_required"
+        );
         assert!(is_client_cert_alert(AlertDescription::UnknownCA));
         assert!(!is_client_cert_alert(AlertDescription::DecodeError));
     }

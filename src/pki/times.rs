@@ -29,9 +29,14 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 /// # Errors
 /// A message naming the expected form.
 pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
-    let bad = || format!("{s:?} is not an RFC 3339 date such as 2025-01-31T12:00:00Z or 2025-01-31");
+    let bad =
+        || format!("{s:?} is not an RFC 3339 date such as 2025-01-31T12:00:00Z or 2025-01-31");
     let s = s.trim();
-    let (date_part, rest) = if s.len() > 10 { s.split_at(10) } else { (s, "") };
+    let (date_part, rest) = if s.len() > 10 {
+        s.split_at(10)
+    } else {
+        (s, "")
+    };
     let date = parse_date(date_part).ok_or_else(bad)?;
     if rest.is_empty() {
         return Ok(PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc());
@@ -141,7 +146,11 @@ impl Validity {
 /// Describes how far `then` is from `now` in words: `in 364 days`, `3 days ago`, `in 5 hours`.
 pub fn relative(now: OffsetDateTime, then: OffsetDateTime) -> String {
     let d = then - now;
-    let (abs, future) = if d.is_negative() { (-d, false) } else { (d, true) };
+    let (abs, future) = if d.is_negative() {
+        (-d, false)
+    } else {
+        (d, true)
+    };
     let amount = if abs.whole_days() >= 2 {
         format!("{} days", abs.whole_days())
     } else if abs.whole_hours() >= 2 {

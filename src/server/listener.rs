@@ -16,7 +16,7 @@ use crate::api::kv::KvService;
 use crate::api::lease::LeaseService;
 use crate::api::maintenance::MaintenanceService;
 use crate::api::watch::WatchService;
-use crate::api::{ApiError, Core};
+use crate::api::Core;
 use crate::proto::etcdserverpb::cluster_server::ClusterServer;
 use crate::proto::etcdserverpb::kv_server::KvServer;
 use crate::proto::etcdserverpb::lease_server::LeaseServer;
@@ -24,26 +24,34 @@ use crate::proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use crate::proto::etcdserverpb::watch_server::WatchServer;
 
 /// The gRPC services and HTTP endpoints of the client port as one router.
-pub fn router(
-    core: Arc<Core>,
-    snapshot: Arc<dyn Fn(&Core) -> Result<Vec<u8>, ApiError> + Send + Sync>,
-) -> axum::Router {
+pub fn router(core: Arc<Core>) -> axum::Router {
     let max = core.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
-    let grpc = tonic::service::Routes::new(KvServer::new(KvService::new(core.clone())).max_decoding_message_size(max))
-        .add_service(WatchServer::new(WatchService::new(core.clone())).max_decoding_message_size(max))
-        .add_service(LeaseServer::new(LeaseService::new(core.clone())).max_decoding_message_size(max))
-        .add_service(ClusterServer::new(ClusterService::new(core.clone())).max_decoding_message_size(max))
-        .add_service(
-            MaintenanceServer::new(MaintenanceService::new(core.clone(), snapshot))
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(usize::MAX),
-        );
+    let grpc = tonic::service::Routes::new(
+        KvServer::new(KvService::new(core.clone())).max_decoding_message_size(max),
+    )
+    .add_service(WatchServer::new(WatchService::new(core.clone())).max_decoding_message_size(max))
+    .add_service(LeaseServer::new(LeaseService::new(core.clone())).max_decoding_message_size(max))
+    .add_service(
+        ClusterServer::new(ClusterService::new(core.clone())).max_decoding_message_size(max),
+    )
+    .add_service(
+        MaintenanceServer::new(MaintenanceService::new(core.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(usize::MAX),
+    );
     let grpc = crate::api::lock::add_services(grpc, core.clone(), max);
-    grpc.prepare().into_axum_router().merge(crate::http::routes(core))
+    grpc.prepare()
+        .into_axum_router()
+        .merge(crate::http::routes(core))
 }
 
 /// Accepts connections until `shutdown`.
-pub async fn serve(listener: TcpListener, router: axum::Router, shutdown: CancellationToken, tracker: TaskTracker) {
+pub async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => return,

@@ -242,7 +242,7 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         opts.advertise_client_urls.clone(),
     ));
 
-    let router = listener::router(core.clone(), snapshot_fn());
+    let router = listener::router(core.clone());
     let mut client_addrs = Vec::new();
     for addr in &opts.listen_client {
         let l = tokio::net::TcpListener::bind(addr)
@@ -317,9 +317,6 @@ async fn publish_attributes(core: Arc<Core>, name: String, client_urls: Vec<Stri
     }
 }
 
-fn snapshot_fn() -> Arc<dyn Fn(&Core) -> Result<Vec<u8>, ApiError> + Send + Sync> {
-    Arc::new(|core: &Core| crate::snapshot::consistent_image(core))
-}
 
 #[cfg(test)]
 mod tests {

@@ -121,6 +121,15 @@ impl WatchHub {
         current
     }
 
+    /// Makes every watcher catch up from history again (after the state was replaced by a
+    /// snapshot): each resumes from the revision it needs next, or is told it was compacted.
+    pub fn resync_all(&self) {
+        for w in self.watchers.lock().values_mut() {
+            w.synced = false;
+        }
+        self.unsynced.notify_one();
+    }
+
     /// Removes a watcher; true if it existed.
     pub fn cancel(&self, key: WatcherKey) -> bool {
         self.watchers.lock().remove(&key).is_some()
