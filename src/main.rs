@@ -102,6 +102,13 @@ fn options(cfg: &Config) -> anyhow::Result<Options> {
         }
         listen_client.push(resolve(url)?);
     }
+    let mut listen_peer = Vec::new();
+    for url in &cfg.listen_peer_urls {
+        if url.is_tls() {
+            bail!("--listen-peer-urls {url}: TLS listeners are not supported by this kvd build yet");
+        }
+        listen_peer.push(resolve(url)?);
+    }
     let quota_bytes = cfg.backend_quota().unwrap_or(u64::MAX);
     Ok(Options {
         name: cfg.name.clone(),
@@ -119,6 +126,9 @@ fn options(cfg: &Config) -> anyhow::Result<Options> {
             max_txn_ops: cfg.max_txn_ops as usize,
             quota_bytes,
         },
+        listen_peer,
+        initial_cluster_existing: cfg.initial_cluster_state == config::ClusterState::Existing,
+        peer_client_tls: None,
         auto_compaction: cfg.auto_compaction.map(|a| match a {
             config::AutoCompaction::Periodic(d) => AutoCompaction::Periodic(d),
             config::AutoCompaction::Revision(n) => {

@@ -11,6 +11,7 @@ use super::status::ApiError;
 use crate::apply::{ApplyResponse, SharedState};
 use crate::proto::etcdserverpb::{alarm_request, AlarmRequest, AlarmType, ResponseHeader};
 use crate::proto::kvdpb::{command::Op, Command};
+use crate::raft::transport::PeerDialer;
 use crate::raft::RaftHandle;
 use crate::storage::Engine;
 
@@ -46,6 +47,10 @@ pub struct Core {
     pub limits: Limits,
     /// How long a proposal may take (etcd: 5 s + 2 election timeouts).
     pub request_timeout: Duration,
+    /// Connections to other members (lease forwarding).
+    pub peers: Arc<PeerDialer>,
+    /// The cluster token (new member IDs derive from it).
+    pub cluster_token: String,
     next_id: AtomicU64,
 }
 
@@ -58,6 +63,8 @@ impl Core {
         member_id: u64,
         limits: Limits,
         request_timeout: Duration,
+        peers: Arc<PeerDialer>,
+        cluster_token: String,
     ) -> Arc<Self> {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -71,6 +78,8 @@ impl Core {
             member_id,
             limits,
             request_timeout,
+            peers,
+            cluster_token,
             next_id: AtomicU64::new(base),
         })
     }

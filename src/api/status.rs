@@ -110,6 +110,12 @@ pub enum ApiError {
     NotSupportedForLearner,
     #[error("bad leader transferee")]
     BadLeaderTransferee,
+    #[error("election: not leader")]
+    ElectionNotLeader,
+    #[error("election: no leader")]
+    ElectionNoLeader,
+    #[error("\"leader\" field must be provided")]
+    MissingLeaderKey,
 }
 
 impl ApiError {
@@ -234,6 +240,10 @@ impl ApiError {
                 Code::FailedPrecondition,
                 "etcdserver: bad leader transferee",
             ),
+            // The Election service's own errors are plain errors in etcd, so their code is Unknown.
+            E::ElectionNotLeader => (Code::Unknown, "election: not leader"),
+            E::ElectionNoLeader => (Code::Unknown, "election: no leader"),
+            E::MissingLeaderKey => (Code::Unknown, "\"leader\" field must be provided"),
         }
     }
 }
@@ -245,6 +255,15 @@ impl From<ApiError> for Status {
     }
 }
 
+/// How the Lock and Election services answer an error: with etcd's message but code `Unknown`.
+///
+/// etcd serves those two services through an internal client, which turns each error of its KV,
+/// Lease and Watch requests into a plain error value carrying only the message; gRPC then sends
+/// that as `Unknown`. Clients match on the message, which stays byte-identical.
+pub fn relayed(e: ApiError) -> Status {
+    Status::new(Code::Unknown, e.code_and_message().1)
+}
+
 impl From<ProposeError> for ApiError {
     fn from(e: ProposeError) -> Self {
         match e {
@@ -252,6 +271,7 @@ impl From<ProposeError> for ApiError {
             ProposeError::Timeout => ApiError::Timeout,
             ProposeError::Stopped => ApiError::Stopped,
             ProposeError::LeaderChanged => ApiError::LeaderChanged,
+            ProposeError::Busy => ApiError::TooManyRequests,
         }
     }
 }
@@ -276,6 +296,7 @@ impl From<ApplyError> for ApiError {
             ApplyError::Mvcc(_, MvccKind::LeaseNotFound) => ApiError::LeaseNotFound,
             ApplyError::Lease(l) => l.into(),
             ApplyError::Malformed => ApiError::Corrupt,
+            ApplyError::MemberNotFound => ApiError::MemberNotFound,
         }
     }
 }
@@ -408,6 +429,22 @@ mod tests {
         for (err, code, msg) in table {
             let status = Status::from(err);
             assert_eq!((status.code(), status.message()), (code, msg), "{err:?}");
+        }
+    }
+
+    /// etcd 3.4's Lock and Election services, as observed: every error comes as Unknown.
+    #[test]
+    fn lock_and_election_errors_are_relayed_as_unknown() {
+        let table = [
+            (ApiError::LeaseNotFound, "etcdserver: requested lease not found"),
+            (ApiError::EmptyKey, "etcdserver: key is not provided"),
+            (ApiError::ElectionNotLeader, "election: not leader"),
+            (ApiError::ElectionNoLeader, "election: no leader"),
+            (ApiError::MissingLeaderKey, "\"leader\" field must be provided"),
+        ];
+        for (err, msg) in table {
+            let status = relayed(err);
+            assert_eq!((status.code(), status.message()), (Code::Unknown, msg), "{err:?}");
         }
     }
 }

@@ -24,7 +24,8 @@ use crate::proto::etcdserverpb::{
     LeaseRevokeResponse, ResponseHeader, TxnRequest,
 };
 use crate::proto::kvdpb::{command::Op, Command};
-use crate::raft::{Committed, StateMachine};
+use crate::proto::kvdpb::ConfChangeContext;
+use crate::raft::{Committed, MemberChange, StateMachine};
 use crate::storage::{Engine, StateBatch, StorageError};
 use crate::watch::WatchHub;
 
@@ -43,6 +44,9 @@ pub enum ApplyError {
     /// The command could not be decoded.
     #[error("malformed command")]
     Malformed,
+    /// No member with that ID.
+    #[error("member not found")]
+    MemberNotFound,
 }
 
 /// The kind of an MVCC refusal.
@@ -108,12 +112,19 @@ impl SharedState {
         })
     }
 
-    /// Reloads every part from storage after a snapshot replaced the state tree; watchers catch
-    /// up from the new history.
+    /// Replaces the state tree through `replace` and reloads every part from storage; watchers
+    /// catch up from the new history.
     ///
     /// # Errors
     /// Storage failure or corrupt records.
-    pub fn reload(&self, engine: &Engine) -> Result<(), StorageError> {
+    pub fn reload_with(
+        &self,
+        engine: &Engine,
+        replace: impl FnOnce() -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        // Readers must not see the state tree half replaced: hold the MVCC lock throughout.
+        let mut mvcc = self.mvcc.write();
+        replace()?;
         let store = open_mvcc(engine)?;
         let (min_ttl, primary) = {
             let l = self.lessor.lock();
@@ -123,7 +134,8 @@ impl SharedState {
         if primary {
             lessor.promote(Instant::now());
         }
-        *self.mvcc.write() = store;
+        *mvcc = store;
+        drop(mvcc);
         *self.lessor.lock() = lessor;
         *self.membership.write() = Membership::load(engine)?;
         *self.alarms.write() = Alarms::load(engine)?;
@@ -305,6 +317,16 @@ impl Applier {
                 }
                 Ok(ApplyResponse::Empty)
             }
+            Op::MemberUpdate(u) => {
+                let mut membership = self.state.membership.write();
+                match membership.members.get(&u.member_id).cloned() {
+                    Some(m) => {
+                        membership.upsert(Member { peer_urls: u.peer_urls, ..m }, batch);
+                        Ok(ApplyResponse::Members(membership.to_pb()))
+                    }
+                    None => Err(ApplyError::MemberNotFound),
+                }
+            }
             Op::Noop(_) | Op::LeaseCheckpoint(_) => Ok(ApplyResponse::Empty),
             _ => Ok(ApplyResponse::Empty),
         };
@@ -370,6 +392,44 @@ pub fn read_applied_index(engine: &Engine) -> Result<u64, StorageError> {
         .unwrap_or(0))
 }
 
+impl Applier {
+    /// Mirrors a committed raft configuration change in the member list; returns the proposal
+    /// ID from its context and the member list after it.
+    fn apply_conf_change(
+        &self,
+        changes: &[MemberChange],
+        context: &[u8],
+        batch: &mut StateBatch,
+    ) -> (u64, Vec<crate::proto::etcdserverpb::Member>) {
+        let ctx = ConfChangeContext::decode(context).unwrap_or_default();
+        let mut membership = self.state.membership.write();
+        for change in changes {
+            match *change {
+                MemberChange::AddVoter(id) | MemberChange::AddLearner(id) => {
+                    let is_learner = matches!(change, MemberChange::AddLearner(_));
+                    let member = match membership.members.get(&id).cloned() {
+                        Some(existing) => Member { is_learner, ..existing },
+                        None => Member {
+                            id,
+                            name: ctx.name.clone(),
+                            peer_urls: ctx.peer_urls.clone(),
+                            client_urls: Vec::new(),
+                            is_learner,
+                        },
+                    };
+                    info!(member = format!("{id:x}"), is_learner, "member added to the configuration");
+                    membership.upsert(member, batch);
+                }
+                MemberChange::Remove(id) => {
+                    info!(member = format!("{id:x}"), "member removed from the configuration");
+                    membership.remove(id, batch);
+                }
+            }
+        }
+        (ctx.proposal_id, membership.to_pb())
+    }
+}
+
 fn header(revision: i64) -> Option<ResponseHeader> {
     Some(ResponseHeader {
         revision,
@@ -414,7 +474,12 @@ impl StateMachine for Applier {
                         }
                         Err(e) => warn!(index, error = %e, "skipping undecodable log entry"),
                     },
-                    Committed::ConfChange { .. } => {}
+                    Committed::ConfChange { changes, context, .. } => {
+                        let (id, members) = self.apply_conf_change(&changes, &context, &mut batch);
+                        if id != 0 {
+                            results.push((id, Ok(ApplyResponse::Members(members))));
+                        }
+                    }
                 }
             }
             if last == self.applied_index {
@@ -430,6 +495,26 @@ impl StateMachine for Applier {
         for (id, result) in results {
             self.state.waiters.complete(id, result);
         }
+        Ok(())
+    }
+
+    fn restore(&mut self, index: u64, data: &[u8]) -> Result<(), StorageError> {
+        let db = crate::bbolt::Db::read(data)
+            .map_err(|e| StorageError::Corrupt { what: "snapshot".into(), detail: e.to_string() })?;
+        let backend = crate::etcd_snapshot::EtcdBackend::from_bolt(&db)
+            .map_err(|e| StorageError::Corrupt { what: "snapshot".into(), detail: e.to_string() })?;
+        let cluster_id = self.state.membership.read().cluster_id;
+        self.state.reload_with(&self.engine, || {
+            crate::snapshot::import(
+                &self.engine,
+                &backend,
+                index,
+                cluster_id,
+                crate::snapshot::MembershipSource::FromSnapshot,
+            )
+        })?;
+        self.applied_index = index;
+        info!(index, revision = backend.revision(), "snapshot installed");
         Ok(())
     }
 

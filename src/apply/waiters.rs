@@ -28,6 +28,8 @@ pub enum ApplyResponse {
     LeaseRevoke(LeaseRevokeResponse),
     /// Alarm.
     Alarm(AlarmResponse),
+    /// A membership change: the member list after it.
+    Members(Vec<crate::proto::etcdserverpb::Member>),
     /// Nothing to report.
     Empty,
 }

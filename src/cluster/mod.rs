@@ -138,3 +138,44 @@ mod tests {
         assert_eq!(format!("{:x}", cluster_id(&[id])), "cdf818194e3a8c32");
     }
 }
+
+const IDENTITY_MEMBER: &[u8] = b"id/member";
+const IDENTITY_CLUSTER: &[u8] = b"id/cluster";
+
+/// Who this member is, fixed when its data dir was created (kept beside the raft log, so a
+/// snapshot never changes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// This member's ID.
+    pub member_id: u64,
+    /// The cluster's ID.
+    pub cluster_id: u64,
+}
+
+impl Identity {
+    /// The identity stored in the data dir, if any.
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn load(engine: &Engine) -> Result<Option<Self>, StorageError> {
+        let read = |k: &[u8]| -> Result<Option<u64>, StorageError> {
+            Ok(engine.raft_get(k)?.and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes)))
+        };
+        match (read(IDENTITY_MEMBER)?, read(IDENTITY_CLUSTER)?) {
+            (Some(member_id), Some(cluster_id)) => Ok(Some(Self { member_id, cluster_id })),
+            _ => Ok(None),
+        }
+    }
+
+    /// Stores the identity durably.
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn save(&self, engine: &Engine) -> Result<(), StorageError> {
+        let mut batch = crate::storage::RaftBatch::default();
+        batch.put(IDENTITY_MEMBER, self.member_id.to_be_bytes());
+        batch.put(IDENTITY_CLUSTER, self.cluster_id.to_be_bytes());
+        engine.apply_raft(batch)?;
+        engine.flush()
+    }
+}

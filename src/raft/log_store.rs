@@ -30,6 +30,10 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StorageError {
     }
 }
 
+/// Produces the state machine's image and the applied index it corresponds to, for members
+/// that need a snapshot.
+pub type SnapshotSource = Arc<dyn Fn() -> Result<(u64, Vec<u8>), StorageError> + Send + Sync>;
+
 struct Inner {
     hard_state: HardState,
     conf_state: ConfState,
@@ -53,6 +57,7 @@ impl Inner {
 pub struct LogStore {
     engine: Engine,
     inner: Arc<RwLock<Inner>>,
+    source: Arc<RwLock<Option<SnapshotSource>>>,
 }
 
 impl LogStore {
@@ -97,6 +102,7 @@ impl LogStore {
         Ok(Self {
             engine,
             inner: Arc::new(RwLock::new(inner)),
+            source: Arc::new(RwLock::new(None)),
         })
     }
 
@@ -107,6 +113,26 @@ impl LogStore {
             && inner.conf_state == ConfState::default()
             && inner.entries.is_empty()
             && inner.snapshot_meta.index == 0
+    }
+
+    /// Sets where snapshots for lagging members come from.
+    pub fn set_snapshot_source(&self, source: SnapshotSource) {
+        *self.source.write() = Some(source);
+    }
+
+    /// Initialises a brand-new log with `cs` as the configuration at index 1 (term 1), so that
+    /// members joining later, whose logs are empty, receive it in a snapshot.
+    pub fn bootstrap(&self, cs: &ConfState, batch: &mut RaftBatch) {
+        let mut inner = self.inner.write();
+        inner.conf_state = cs.clone();
+        inner.snapshot_meta.index = 1;
+        inner.snapshot_meta.term = 1;
+        inner.snapshot_meta.set_conf_state(cs.clone());
+        inner.hard_state.term = 1;
+        inner.hard_state.commit = 1;
+        batch.put(SNAPSHOT_META, inner.snapshot_meta.write_to_bytes().unwrap_or_default());
+        batch.put(CONF_STATE, cs.write_to_bytes().unwrap_or_default());
+        batch.put(HARD_STATE, inner.hard_state.write_to_bytes().unwrap_or_default());
     }
 
     /// The current configuration.
@@ -299,12 +325,25 @@ impl raft::Storage for LogStore {
         Ok(self.inner.read().last_index())
     }
 
-    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        // Snapshots for members that are behind are produced by the node (it owns the state
-        // machine) and sent on the snapshot stream; raft only needs the metadata here.
-        let inner = self.inner.read();
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        let source = self.source.read().clone();
+        let Some(source) = source else {
+            return Err(raft::Error::Store(RaftStorageError::SnapshotTemporarilyUnavailable));
+        };
+        let (index, data) = source().map_err(|e| {
+            tracing::error!(error = %e, "cannot produce a snapshot");
+            raft::Error::Store(RaftStorageError::SnapshotTemporarilyUnavailable)
+        })?;
+        if index < request_index {
+            return Err(raft::Error::Store(RaftStorageError::SnapshotTemporarilyUnavailable));
+        }
+        let term = raft::Storage::term(self, index)?;
         let mut snap = Snapshot::default();
-        snap.set_metadata(inner.snapshot_meta.clone());
+        snap.set_data(data.into());
+        let meta = snap.mut_metadata();
+        meta.index = index;
+        meta.term = term;
+        meta.set_conf_state(self.inner.read().conf_state.clone());
         Ok(snap)
     }
 }

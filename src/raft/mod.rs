@@ -6,8 +6,9 @@
 
 mod log_store;
 mod node;
+pub mod transport;
 
-pub use log_store::LogStore;
+pub use log_store::{LogStore, SnapshotSource};
 pub use node::{NoPeers, NodeError, RaftConfig, RaftHandle, RaftNode, RaftStatus, Transport};
 
 use thiserror::Error;
@@ -29,6 +30,18 @@ pub enum ProposeError {
     /// The leader changed while the request was in flight.
     #[error("leader changed")]
     LeaderChanged,
+    /// raft refused the proposal (for example a configuration change is still pending).
+    #[error("proposal refused")]
+    Busy,
+}
+
+/// What raft knows of a member's replication progress (leader only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Highest log index known to be replicated on the member.
+    pub matched: u64,
+    /// True while the leader has heard from it recently.
+    pub recent_active: bool,
 }
 
 /// A membership change carried by a committed configuration entry.
@@ -86,6 +99,12 @@ pub trait StateMachine: Send + 'static {
     /// # Errors
     /// A storage failure; the node stops (fail-stop), it never skips an entry.
     fn apply(&mut self, entries: Vec<Committed>) -> Result<(), StorageError>;
+
+    /// Replaces the whole state with a snapshot's `data` taken at raft `index`.
+    ///
+    /// # Errors
+    /// Storage failure or data that cannot be read.
+    fn restore(&mut self, index: u64, data: &[u8]) -> Result<(), StorageError>;
 
     /// Leadership changed: `leader` is the new leader's ID (0 = none).
     fn on_leader_change(&mut self, leader: u64, term: u64, is_self: bool);

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::{Committed, LogStore, MemberChange, ProposeError, StateMachine};
+use super::{Committed, LogStore, MemberChange, Progress, ProposeError, SnapshotSource, StateMachine};
 use crate::storage::{Engine, RaftBatch, StorageError};
 
 /// Static raft settings of one member.
@@ -57,6 +57,19 @@ enum Request {
         to: u64,
     },
     Step(Message),
+    ConfChange {
+        changes: Vec<MemberChange>,
+        context: Vec<u8>,
+        ack: oneshot::Sender<Result<(), ProposeError>>,
+    },
+    Unreachable(u64),
+    SnapshotSent {
+        to: u64,
+        ok: bool,
+    },
+    Progress {
+        reply: oneshot::Sender<HashMap<u64, Progress>>,
+    },
 }
 
 /// A cloneable handle to the raft task.
@@ -109,6 +122,39 @@ impl RaftHandle {
             .await
             .map_err(|_| ProposeError::Stopped)?;
         Ok(())
+    }
+
+    /// Proposes a membership change; resolves once raft accepted it.
+    ///
+    /// # Errors
+    /// No leader, another change still pending, or the node stopped.
+    pub async fn propose_conf_change(&self, changes: Vec<MemberChange>, context: Vec<u8>) -> Result<(), ProposeError> {
+        let (ack, rx) = oneshot::channel();
+        self.tx
+            .send(Request::ConfChange { changes, context, ack })
+            .await
+            .map_err(|_| ProposeError::Stopped)?;
+        rx.await.map_err(|_| ProposeError::Stopped)?
+    }
+
+    /// Replication progress of every member (empty unless this member leads).
+    ///
+    /// # Errors
+    /// [`ProposeError::Stopped`].
+    pub async fn progress(&self) -> Result<HashMap<u64, Progress>, ProposeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Request::Progress { reply }).await.map_err(|_| ProposeError::Stopped)?;
+        rx.await.map_err(|_| ProposeError::Stopped)
+    }
+
+    /// Tells raft that `to` could not be reached.
+    pub async fn report_unreachable(&self, to: u64) {
+        let _ = self.tx.send(Request::Unreachable(to)).await;
+    }
+
+    /// Tells raft whether a snapshot reached `to`.
+    pub async fn report_snapshot(&self, to: u64, ok: bool) {
+        let _ = self.tx.send(Request::SnapshotSent { to, ok }).await;
     }
 
     /// Asks the leader to hand leadership to `to`.
@@ -246,17 +292,19 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         config: RaftConfig,
         engine: Engine,
         sm: S,
-        transport: T,
+        snapshot_source: SnapshotSource,
+        make_transport: impl FnOnce(RaftHandle) -> T,
     ) -> Result<(Self, RaftHandle), NodeError> {
         let store = LogStore::open(engine.clone())?;
-        if store.is_empty() {
+        if store.is_empty() && !config.initial_voters.is_empty() {
             let mut cs = raft::prelude::ConfState::default();
             cs.voters = config.initial_voters.clone();
             let mut batch = RaftBatch::default();
-            store.set_conf_state(&cs, &mut batch);
+            store.bootstrap(&cs, &mut batch);
             store.write(batch)?;
             engine.flush()?;
         }
+        store.set_snapshot_source(snapshot_source);
         let heartbeat_ms = config.heartbeat.as_millis().max(1);
         let election_ticks =
             usize::try_from((config.election_timeout.as_millis() / heartbeat_ms).max(2))
@@ -288,6 +336,7 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
             status: status_rx,
             applied: applied_rx,
         };
+        let transport = make_transport(handle.clone());
         let node = Self {
             raw,
             store,
@@ -370,6 +419,24 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         match req {
             Request::Propose { data, ack } => self.propose(data, ack),
             Request::ReadIndex { reply } => self.new_reads.push(reply),
+            Request::ConfChange { changes, context, ack } => {
+                let result = self.propose_conf_change(changes, context);
+                let _ = ack.send(result);
+            }
+            Request::Unreachable(to) => self.raw.report_unreachable(to),
+            Request::SnapshotSent { to, ok } => {
+                let status = if ok { raft::SnapshotStatus::Finish } else { raft::SnapshotStatus::Failure };
+                self.raw.report_snapshot(to, status);
+            }
+            Request::Progress { reply } => {
+                let mut out = HashMap::new();
+                if self.raw.raft.state == StateRole::Leader {
+                    for (id, pr) in self.raw.raft.prs().iter() {
+                        out.insert(*id, Progress { matched: pr.matched, recent_active: pr.recent_active });
+                    }
+                }
+                let _ = reply.send(out);
+            }
             Request::TransferLeader { to } => self.raw.transfer_leader(to),
             Request::Step(msg) => {
                 if let Err(e) = self.raw.step(msg) {
@@ -389,6 +456,30 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
             .propose(Vec::new(), data)
             .map_err(|_| ProposeError::NoLeader);
         let _ = ack.send(result);
+    }
+
+    fn propose_conf_change(&mut self, changes: Vec<MemberChange>, context: Vec<u8>) -> Result<(), ProposeError> {
+        use raft::prelude::ConfChangeSingle;
+        if self.leader == 0 {
+            return Err(ProposeError::NoLeader);
+        }
+        let mut cc = ConfChangeV2::default();
+        for c in changes {
+            let mut single = ConfChangeSingle::default();
+            let (kind, id) = match c {
+                MemberChange::AddVoter(id) => (ConfChangeType::AddNode, id),
+                MemberChange::AddLearner(id) => (ConfChangeType::AddLearnerNode, id),
+                MemberChange::Remove(id) => (ConfChangeType::RemoveNode, id),
+            };
+            single.set_change_type(kind);
+            single.node_id = id;
+            cc.mut_changes().push(single);
+        }
+        cc.context = context.into();
+        self.raw.propose_conf_change(Vec::new(), cc).map_err(|e| {
+            debug!(error = %e, "configuration change refused");
+            ProposeError::Busy
+        })
     }
 
     fn issue_reads(&mut self) {
@@ -459,10 +550,15 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
             self.transport.send(ready.take_messages());
         }
         if !ready.snapshot().is_empty() {
-            // Installing a snapshot from the leader is the cluster's business (peer transport).
+            let snap = ready.snapshot().clone();
+            let index = snap.get_metadata().index;
+            info!(index, bytes = snap.get_data().len(), "installing snapshot from the leader");
+            self.sm.restore(index, snap.get_data())?;
             let mut batch = RaftBatch::default();
-            self.store.apply_snapshot(ready.snapshot(), &mut batch);
+            self.store.apply_snapshot(&snap, &mut batch);
             self.store.write(batch)?;
+            self.engine.flush()?;
+            let _ = self.applied_tx.send(self.sm.applied_index());
         }
         for rs in ready.take_read_states() {
             if let Some(pending) = self.reads.remove(&rs.request_ctx) {

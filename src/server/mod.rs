@@ -2,6 +2,7 @@
 //! listeners and serves gRPC and HTTP on each; shuts everything down in order.
 
 mod listener;
+mod peer;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,9 +17,10 @@ use tracing::{error, info};
 
 use crate::api::{self, ApiError, Core, Limits};
 use crate::apply::{Applier, SharedState};
-use crate::cluster::{cluster_id, member_id, Member};
+use crate::cluster::{cluster_id, member_id, Identity, Member};
 use crate::proto::kvdpb::{command::Op, MemberAttributes};
-use crate::raft::{NoPeers, RaftConfig, RaftNode};
+use crate::raft::transport::{AddressBook, DialConfig, PeerDialer, PeerTransport};
+use crate::raft::{RaftConfig, RaftNode, SnapshotSource};
 use crate::storage::{Engine, StateBatch, StorageError};
 
 /// Everything the server needs to start, already validated.
@@ -48,6 +50,12 @@ pub struct Options {
     pub limits: Limits,
     /// Automatic compaction, if any.
     pub auto_compaction: Option<AutoCompaction>,
+    /// Peer listen addresses.
+    pub listen_peer: Vec<SocketAddr>,
+    /// Join an existing cluster (`--initial-cluster-state existing`) instead of creating one.
+    pub initial_cluster_existing: bool,
+    /// TLS for dialling https peer URLs.
+    pub peer_client_tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 /// Automatic compaction settings.
@@ -95,6 +103,9 @@ pub enum StartError {
     /// raft refused to start.
     #[error("raft: {0}")]
     Raft(String),
+    /// Joining an existing cluster failed.
+    #[error("cannot join the existing cluster: {0}")]
+    Join(String),
 }
 
 /// A running server.
@@ -105,6 +116,8 @@ pub struct ServerHandle {
     engine: Engine,
     /// The bound client addresses (useful when port 0 was asked).
     pub client_addrs: Vec<SocketAddr>,
+    /// The bound peer addresses.
+    pub peer_addrs: Vec<SocketAddr>,
     /// The API core.
     pub core: Arc<Core>,
 }
@@ -127,11 +140,7 @@ impl ServerHandle {
     }
 }
 
-fn bootstrap(
-    engine: &Engine,
-    state: &SharedState,
-    opts: &Options,
-) -> Result<(u64, Vec<u64>), StartError> {
+fn group_initial_cluster(opts: &Options) -> Vec<(String, Vec<String>)> {
     let mut by_name: Vec<(String, Vec<String>)> = Vec::new();
     for (name, url) in &opts.initial_cluster {
         match by_name.iter_mut().find(|(n, _)| n == name) {
@@ -139,13 +148,22 @@ fn bootstrap(
             None => by_name.push((name.clone(), vec![url.clone()])),
         }
     }
+    by_name
+}
+
+fn storage_error(opts: &Options) -> impl Fn(StorageError) -> StartError + '_ {
+    move |source| StartError::DataDir { path: opts.data_dir.clone(), source }
+}
+
+/// A new cluster: members from `--initial-cluster`, IDs derived from peer URLs and the token.
+fn bootstrap_new(engine: &Engine, state: &SharedState, opts: &Options) -> Result<(Identity, Vec<u64>), StartError> {
     let token = &opts.initial_cluster_token;
-    let members: Vec<Member> = by_name
-        .iter()
+    let members: Vec<Member> = group_initial_cluster(opts)
+        .into_iter()
         .map(|(name, urls)| Member {
-            id: member_id(urls, token),
-            name: name.clone(),
-            peer_urls: urls.clone(),
+            id: member_id(&urls, token),
+            name,
+            peer_urls: urls,
             client_urls: Vec::new(),
             is_learner: false,
         })
@@ -154,26 +172,92 @@ fn bootstrap(
         .iter()
         .find(|m| m.name == opts.name)
         .map(|m| m.id)
-        .ok_or_else(|| StartError::NotInCluster {
-            name: opts.name.clone(),
-        })?;
+        .ok_or_else(|| StartError::NotInCluster { name: opts.name.clone() })?;
     let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    let mut membership = state.membership.write();
-    if membership.members.is_empty() {
-        let mut batch = StateBatch::default();
-        membership.set_cluster_id(cluster_id(&ids), &mut batch);
+    let identity = Identity { member_id: me, cluster_id: cluster_id(&ids) };
+    let mut batch = StateBatch::default();
+    {
+        let mut membership = state.membership.write();
+        membership.set_cluster_id(identity.cluster_id, &mut batch);
         for m in members {
             membership.upsert(m, &mut batch);
         }
-        engine
-            .apply_state(batch)
-            .and_then(|()| engine.flush())
-            .map_err(|source| StartError::DataDir {
-                path: opts.data_dir.clone(),
-                source,
-            })?;
     }
-    Ok((me, ids))
+    crate::apply::write_applied_index(&mut batch, 1);
+    engine.apply_state(batch).map_err(storage_error(opts))?;
+    identity.save(engine).map_err(storage_error(opts))?;
+    Ok((identity, ids))
+}
+
+/// Joining an existing cluster: the member was added with `member add`; ask the other members
+/// who we are.
+async fn join_existing(
+    engine: &Engine,
+    state: &SharedState,
+    opts: &Options,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+) -> Result<Identity, StartError> {
+    let mine: Vec<String> = opts.advertise_peer_urls.clone();
+    let others: Vec<String> = opts
+        .initial_cluster
+        .iter()
+        .filter(|(name, url)| *name != opts.name && !mine.contains(url))
+        .map(|(_, url)| url.clone())
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        if let Some(a) = crate::raft::transport::fetch_members(&others, tls.clone()).await {
+            break a;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(StartError::Join(format!(
+                "no member of the existing cluster answered at {}",
+                others.join(",")
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let mut sorted_mine = mine.clone();
+    sorted_mine.sort();
+    let me = answer
+        .members
+        .iter()
+        .find(|m| {
+            let mut urls = m.peer_ur_ls.clone();
+            urls.sort();
+            urls == sorted_mine
+        })
+        .map(|m| m.id)
+        .ok_or_else(|| {
+            StartError::Join(format!(
+                "the cluster has no member with peer URLs {}; add it first with `etcdctl member add {} --peer-urls={}`",
+                mine.join(","),
+                opts.name,
+                mine.join(",")
+            ))
+        })?;
+    let identity = Identity { member_id: me, cluster_id: answer.cluster_id };
+    let mut batch = StateBatch::default();
+    {
+        let mut membership = state.membership.write();
+        membership.set_cluster_id(identity.cluster_id, &mut batch);
+        for m in &answer.members {
+            membership.upsert(
+                Member {
+                    id: m.id,
+                    name: m.name.clone(),
+                    peer_urls: m.peer_ur_ls.clone(),
+                    client_urls: m.client_ur_ls.clone(),
+                    is_learner: m.is_learner,
+                },
+                &mut batch,
+            );
+        }
+    }
+    engine.apply_state(batch).map_err(storage_error(opts))?;
+    identity.save(engine).map_err(storage_error(opts))?;
+    info!(member = format!("{me:x}"), cluster = format!("{:x}", identity.cluster_id), "joining the existing cluster");
+    Ok(identity)
 }
 
 /// Starts a member.
@@ -182,27 +266,22 @@ fn bootstrap(
 /// Data dir, listener or raft failures, each naming what to fix.
 pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     let db_dir = opts.data_dir.join("member").join("kvd");
-    std::fs::create_dir_all(&db_dir).map_err(|source| StartError::CreateDir {
-        path: opts.data_dir.clone(),
-        source,
-    })?;
-    let engine = Engine::open(&db_dir).map_err(|source| StartError::DataDir {
-        path: opts.data_dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&db_dir).map_err(|source| StartError::CreateDir { path: opts.data_dir.clone(), source })?;
+    let engine = Engine::open(&db_dir).map_err(storage_error(&opts))?;
     let min_ttl = min_lease_ttl(opts.heartbeat, opts.election_timeout);
-    let state = SharedState::load(&engine, min_ttl).map_err(|source| StartError::DataDir {
-        path: opts.data_dir.clone(),
-        source,
-    })?;
-    let (me, voters) = bootstrap(&engine, &state, &opts)?;
-    let (leader_tx, _leader_rx) = tokio::sync::watch::channel((0, 0, false));
-    let applier = Applier::new(state.clone(), engine.clone(), leader_tx).map_err(|source| {
-        StartError::DataDir {
-            path: opts.data_dir.clone(),
-            source,
+    let state = SharedState::load(&engine, min_ttl).map_err(storage_error(&opts))?;
+    let peer_tls = opts.peer_client_tls.clone();
+    let (identity, voters) = match Identity::load(&engine).map_err(storage_error(&opts))? {
+        Some(identity) => {
+            info!("restarting from the data dir; --initial-cluster flags are ignored");
+            (identity, Vec::new())
         }
-    })?;
+        None if opts.initial_cluster_existing => (join_existing(&engine, &state, &opts, peer_tls.clone()).await?, Vec::new()),
+        None => bootstrap_new(&engine, &state, &opts)?,
+    };
+    let me = identity.member_id;
+    let (leader_tx, _leader_rx) = tokio::sync::watch::channel((0, 0, false));
+    let applier = Applier::new(state.clone(), engine.clone(), leader_tx).map_err(storage_error(&opts))?;
     let raft_config = RaftConfig {
         id: me,
         initial_voters: voters,
@@ -210,9 +289,21 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         election_timeout: opts.election_timeout,
         snapshot_count: opts.snapshot_count,
     };
-    let (node, raft) = RaftNode::new(raft_config, engine.clone(), applier, NoPeers)
-        .map_err(|e| StartError::Raft(e.to_string()))?;
     let shutdown = CancellationToken::new();
+    let membership = state.membership.clone();
+    let addresses: AddressBook = Arc::new(move |id| {
+        membership.read().members.get(&id).map(|m| m.peer_urls.clone()).unwrap_or_default()
+    });
+    let dial = DialConfig { me, cluster_id: identity.cluster_id, addresses, tls: peer_tls };
+    let source_state = state.clone();
+    let source_engine = engine.clone();
+    let snapshot_source: SnapshotSource = Arc::new(move || crate::snapshot::image(&source_state, &source_engine));
+    let transport_dial = dial.clone();
+    let transport_shutdown = shutdown.clone();
+    let (node, raft) = RaftNode::new(raft_config, engine.clone(), applier, snapshot_source, move |handle| {
+        PeerTransport::new(transport_dial, handle, transport_shutdown)
+    })
+    .map_err(|e| StartError::Raft(e.to_string()))?;
     let tracker = TaskTracker::new();
     let raft_shutdown = shutdown.clone();
     let raft_task = tokio::spawn(async move {
@@ -229,6 +320,8 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         me,
         opts.limits,
         request_timeout,
+        Arc::new(PeerDialer::new(dial)),
+        opts.initial_cluster_token.clone(),
     );
 
     tracker.spawn(state.hub.clone().run_sync(shutdown.clone()));
@@ -236,40 +329,33 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     if let Some(ac) = opts.auto_compaction {
         tracker.spawn(crate::compactor::run(core.clone(), ac, shutdown.clone()));
     }
-    tracker.spawn(publish_attributes(
-        core.clone(),
-        opts.name.clone(),
-        opts.advertise_client_urls.clone(),
-    ));
+    tracker.spawn(publish_attributes(core.clone(), opts.name.clone(), opts.advertise_client_urls.clone()));
 
+    let mut peer_addrs = Vec::new();
+    let peer_router = peer::router(core.clone());
+    for addr in &opts.listen_peer {
+        let l = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr: *addr, source })?;
+        let local = l.local_addr().unwrap_or(*addr);
+        info!(address = %local, "serving peer traffic insecurely");
+        peer_addrs.push(local);
+        tracker.spawn(listener::serve(l, peer_router.clone(), shutdown.clone(), tracker.clone()));
+    }
     let router = listener::router(core.clone());
     let mut client_addrs = Vec::new();
     for addr in &opts.listen_client {
-        let l = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: *addr,
-                source,
-            })?;
+        let l = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr: *addr, source })?;
         let local = l.local_addr().unwrap_or(*addr);
         info!(address = %local, "serving client traffic insecurely (gRPC and HTTP)");
         client_addrs.push(local);
-        tracker.spawn(listener::serve(
-            l,
-            router.clone(),
-            shutdown.clone(),
-            tracker.clone(),
-        ));
+        tracker.spawn(listener::serve(l, router.clone(), shutdown.clone(), tracker.clone()));
     }
-    info!(name = %opts.name, member = format!("{me:x}"), cluster = format!("{:x}", core.cluster_id()), "kvd member started");
-    Ok(ServerHandle {
-        shutdown,
-        tracker,
-        raft_task,
-        engine,
-        client_addrs,
-        core,
-    })
+    info!(
+        name = %opts.name,
+        member = format!("{me:x}"),
+        cluster = format!("{:x}", core.cluster_id()),
+        "kvd member started"
+    );
+    Ok(ServerHandle { shutdown, tracker, raft_task, engine, client_addrs, peer_addrs, core })
 }
 
 /// etcd's minimum lease TTL: ceil(1.5 × election timeout), in seconds.

@@ -29,8 +29,15 @@ pub fn options(dir: &std::path::Path) -> Options {
         heartbeat: Duration::from_millis(100),
         election_timeout: Duration::from_millis(1000),
         snapshot_count: 100_000,
-        limits: Limits { max_request_bytes: 1572864, max_txn_ops: 128, quota_bytes: 2 << 30 },
+        limits: Limits {
+            max_request_bytes: 1572864,
+            max_txn_ops: 128,
+            quota_bytes: 2 << 30,
+        },
         auto_compaction: None,
+        listen_peer: Vec::new(),
+        initial_cluster_existing: false,
+        peer_client_tls: None,
     }
 }
 
@@ -39,20 +46,30 @@ impl Member {
         let dir = tempfile::tempdir().expect("tempdir");
         let handle = server::start(options(dir.path())).await.expect("start");
         let addr = handle.client_addrs[0];
-        let m = Self { handle: Some(handle), dir, addr };
+        let m = Self {
+            handle: Some(handle),
+            dir,
+            addr,
+        };
         m.wait_leader().await;
         m
     }
 
     pub async fn wait_leader(&self) {
         let h = self.handle.as_ref().expect("running");
-        h.core.raft.wait_leader(Duration::from_secs(10)).await.expect("leader elected");
+        h.core
+            .raft
+            .wait_leader(Duration::from_secs(10))
+            .await
+            .expect("leader elected");
     }
 
     pub async fn channel(&self) -> Channel {
         tokio::time::timeout(
             Duration::from_secs(5),
-            Channel::from_shared(format!("http://{}", self.addr)).expect("uri").connect(),
+            Channel::from_shared(format!("http://{}", self.addr))
+                .expect("uri")
+                .connect(),
         )
         .await
         .expect("connect in time")
@@ -94,5 +111,7 @@ impl Drop for Member {
 
 /// Runs a future with a deadline so a hang fails the test.
 pub async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), f).await.expect("finished in time")
+    tokio::time::timeout(Duration::from_secs(20), f)
+        .await
+        .expect("finished in time")
 }
