@@ -75,56 +75,84 @@ pub async fn revoke(core: &Core, r: LeaseRevokeRequest) -> Result<LeaseRevokeRes
     }
 }
 
-/// Renews a lease; TTL 0 in the answer means it does not exist (as etcd answers).
+/// The leader's ID, waiting a little for an election.
+async fn leader(core: &Core) -> Result<u64, ApiError> {
+    core.raft
+        .wait_leader(core.request_timeout)
+        .await
+        .map_err(ApiError::from)
+}
+
+/// Renews a lease; TTL 0 in the answer means it does not exist (as etcd answers). Only the
+/// leader keeps lease deadlines: a follower forwards the renewal to it.
 ///
 /// # Errors
-/// Not leader, no leader.
+/// No leader, or the leader could not be reached.
 pub async fn keep_alive_once(core: &Core, id: i64) -> Result<LeaseKeepAliveResponse, ApiError> {
-    // Renewals only make sense once this member has applied what the leader committed.
-    core.read_barrier().await?;
-    let renewed = core.state.lessor.lock().renew(id, Instant::now());
-    let ttl = match renewed {
-        Ok(ttl) => ttl,
-        Err(crate::lease::LeaseError::NotFound) => 0,
-        Err(e) => return Err(e.into()),
+    let leader = leader(core).await?;
+    let ttl = if leader == core.member_id {
+        // Renewals only make sense once this member has applied what it committed as leader.
+        core.read_barrier().await?;
+        let renewed = core.state.lessor.lock().renew(id, Instant::now());
+        match renewed {
+            Ok(ttl) => ttl,
+            Err(crate::lease::LeaseError::NotFound) => 0,
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        let mut client = core.peers.client(leader).await.ok_or(ApiError::NoLeader)?;
+        let req = crate::proto::kvdpb::LeaseRenewRequest { header: Some(core.peers.header()), id };
+        match client.lease_renew(req).await {
+            Ok(r) => r.into_inner().ttl,
+            Err(e) => {
+                core.peers.forget(leader);
+                debug!(error = %e, "forwarding a lease renewal to the leader failed");
+                return Err(ApiError::NoLeader);
+            }
+        }
     };
-    Ok(LeaseKeepAliveResponse {
-        header: core.header(0),
-        id,
-        ttl,
-    })
+    Ok(LeaseKeepAliveResponse { header: core.header(0), id, ttl })
 }
 
 /// Remaining and granted TTL of a lease (TTL -1 when it does not exist, as etcd answers).
 ///
 /// # Errors
-/// Read barrier errors.
-pub async fn time_to_live(
-    core: &Core,
-    r: &LeaseTimeToLiveRequest,
-) -> Result<LeaseTimeToLiveResponse, ApiError> {
+/// Read barrier errors, or the leader could not be reached.
+pub async fn time_to_live(core: &Core, r: &LeaseTimeToLiveRequest) -> Result<LeaseTimeToLiveResponse, ApiError> {
     core.read_barrier().await?;
-    let lessor = core.state.lessor.lock();
-    let Some(l) = lessor.get(r.id) else {
-        return Ok(LeaseTimeToLiveResponse {
-            header: core.header(0),
-            id: r.id,
-            ttl: -1,
-            ..Default::default()
-        });
+    let keys: Option<Vec<Vec<u8>>> = {
+        let lessor = core.state.lessor.lock();
+        lessor.get(r.id).map(|l| if r.keys { l.keys.iter().cloned().collect() } else { Vec::new() })
     };
-    let keys = if r.keys {
-        l.keys.iter().cloned().collect()
+    let Some(keys) = keys else {
+        return Ok(LeaseTimeToLiveResponse { header: core.header(0), id: r.id, ttl: -1, ..Default::default() });
+    };
+    let leader = leader(core).await?;
+    let (ttl, granted_ttl) = if leader == core.member_id {
+        let lessor = core.state.lessor.lock();
+        match lessor.get(r.id) {
+            Some(l) => (l.remaining_secs(Instant::now()), l.ttl),
+            None => (-1, 0),
+        }
     } else {
-        Vec::new()
+        let mut client = core.peers.client(leader).await.ok_or(ApiError::NoLeader)?;
+        let req = crate::proto::kvdpb::LeaseTtlRequest { header: Some(core.peers.header()), id: r.id };
+        match client.lease_ttl(req).await {
+            Ok(resp) => {
+                let resp = resp.into_inner();
+                (resp.ttl, resp.granted_ttl)
+            }
+            Err(e) => {
+                core.peers.forget(leader);
+                debug!(error = %e, "forwarding a lease query to the leader failed");
+                return Err(ApiError::NoLeader);
+            }
+        }
     };
-    Ok(LeaseTimeToLiveResponse {
-        header: core.header(0),
-        id: r.id,
-        ttl: l.remaining_secs(Instant::now()),
-        granted_ttl: l.ttl,
-        keys,
-    })
+    if ttl < 0 {
+        return Ok(LeaseTimeToLiveResponse { header: core.header(0), id: r.id, ttl: -1, ..Default::default() });
+    }
+    Ok(LeaseTimeToLiveResponse { header: core.header(0), id: r.id, ttl, granted_ttl, keys })
 }
 
 type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, Status>> + Send>>;

@@ -51,6 +51,12 @@ pub fn member_id(peer_urls: &[String], token: &str) -> u64 {
     u64::from_be_bytes(d[..8].try_into().expect("sha1 is 20 bytes"))
 }
 
+/// etcd's ID for a member added at run time: as [`member_id`], with the Unix time appended so
+/// that re-adding the same URLs gives a new ID.
+pub fn member_id_at(peer_urls: &[String], token: &str, unix_secs: u64) -> u64 {
+    member_id(peer_urls, &format!("{token}{unix_secs}"))
+}
+
 /// etcd's cluster ID: SHA-1 over the sorted member IDs (big-endian), first 8 bytes.
 pub fn cluster_id(member_ids: &[u64]) -> u64 {
     let mut ids = member_ids.to_vec();

@@ -281,6 +281,9 @@ pub enum NodeError {
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// This member was removed from the cluster.
+    #[error("the member has been permanently removed from the cluster")]
+    Removed,
 }
 
 impl<S: StateMachine, T: Transport> RaftNode<S, T> {
@@ -637,8 +640,14 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
                 }
             }
         }
+        let removed = out.iter().any(|c| {
+            matches!(c, Committed::ConfChange { changes, .. } if changes.contains(&MemberChange::Remove(self.config.id)))
+        });
         self.sm.apply(out)?;
         let _ = self.applied_tx.send(self.sm.applied_index());
+        if removed {
+            return Err(NodeError::Removed);
+        }
         Ok(())
     }
 

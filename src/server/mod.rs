@@ -13,14 +13,14 @@ use thiserror::Error;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::api::{self, ApiError, Core, Limits};
 use crate::apply::{Applier, SharedState};
 use crate::cluster::{cluster_id, member_id, Identity, Member};
 use crate::proto::kvdpb::{command::Op, MemberAttributes};
 use crate::raft::transport::{AddressBook, DialConfig, PeerDialer, PeerTransport};
-use crate::raft::{RaftConfig, RaftNode, SnapshotSource};
+use crate::raft::{NodeError, RaftConfig, RaftNode, SnapshotSource};
 use crate::storage::{Engine, StateBatch, StorageError};
 
 /// Everything the server needs to start, already validated.
@@ -307,8 +307,10 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     let tracker = TaskTracker::new();
     let raft_shutdown = shutdown.clone();
     let raft_task = tokio::spawn(async move {
-        if let Err(e) = node.run(raft_shutdown.clone()).await {
-            error!(error = %e, "raft stopped on a storage failure; shutting down");
+        match node.run(raft_shutdown.clone()).await {
+            Ok(()) => {}
+            Err(NodeError::Removed) => warn!("the member has been permanently removed from the cluster; shutting down"),
+            Err(e) => error!(error = %e, "raft stopped; shutting down"),
         }
         raft_shutdown.cancel();
     });
