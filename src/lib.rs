@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod compactor;
 pub mod config;
 pub mod etcd_snapshot;
+pub mod gateway;
 pub mod http;
 pub mod lease;
 pub mod mvcc;

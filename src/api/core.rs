@@ -117,6 +117,11 @@ impl Core {
 
     /// Proposes `op` and waits until it is applied.
     ///
+    /// A proposal in flight when the leader changes may have been lost with the old leader.
+    /// Once the new leader has committed an entry of its own term (a read barrier), any entry of
+    /// an older term that is not applied by then can never be committed, so the proposal is made
+    /// again — it is applied exactly once either way.
+    ///
     /// # Errors
     /// Request too large, no leader, timeout, or the refusal apply returned.
     pub async fn propose(&self, op: Op) -> Result<ApplyResponse, ApiError> {
@@ -124,19 +129,35 @@ impl Core {
         let proposed_at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        let data = Command {
-            id,
-            proposed_at_ms,
-            op: Some(op),
-        }
-        .encode_to_vec();
+        let data = Command { id, proposed_at_ms, op: Some(op) }.encode_to_vec();
         if data.len() > self.limits.max_request_bytes {
             return Err(ApiError::RequestTooLarge);
         }
-        let rx = self.state.waiters.register(id);
-        let outcome = tokio::time::timeout(self.request_timeout, async {
-            self.raft.propose(data).await?;
-            rx.await.map_err(|_| ApiError::Stopped)
+        let mut rx = self.state.waiters.register(id);
+        let deadline = tokio::time::Instant::now() + self.request_timeout;
+        let mut leader = self.raft.leader_watch();
+        let mut term = leader.borrow_and_update().1;
+        let outcome = tokio::time::timeout_at(deadline, async {
+            self.raft.propose(data.clone()).await?;
+            loop {
+                tokio::select! {
+                    result = &mut rx => return result.map_err(|_| ApiError::Stopped),
+                    changed = leader.changed() => {
+                        changed.map_err(|_| ApiError::Stopped)?;
+                        let (now_leader, now_term) = *leader.borrow_and_update();
+                        if now_leader == 0 || now_term <= term {
+                            continue;
+                        }
+                        term = now_term;
+                        self.raft.read_index().await?;
+                        if let Ok(result) = rx.try_recv() {
+                            return Ok(result);
+                        }
+                        tracing::debug!(id, term, "proposal lost with the previous leader; proposing again");
+                        self.raft.propose(data.clone()).await?;
+                    }
+                }
+            }
         })
         .await;
         match outcome {

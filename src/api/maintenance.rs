@@ -52,7 +52,18 @@ pub fn status(core: &Core) -> StatusResponse {
         raft_index: raft.commit,
         raft_term: raft.term,
         raft_applied_index: raft.applied,
-        errors: Vec::new(),
+        errors: core
+            .state
+            .alarms
+            .read()
+            .list()
+            .iter()
+            .map(|a| {
+                let name = crate::proto::etcdserverpb::AlarmType::try_from(a.alarm)
+                    .map_or_else(|_| a.alarm.to_string(), |t| t.as_str_name().to_string());
+                format!("memberID:{} alarm:{} ", a.member_id, name)
+            })
+            .collect(),
         db_size_in_use: size,
         is_learner,
     }
@@ -76,7 +87,7 @@ impl Maintenance for MaintenanceService {
         }
         match self.core.propose(Op::Alarm(r)).await? {
             ApplyResponse::Alarm(mut resp) => {
-                self.core.fill(&mut resp.header);
+                resp.header = None;
                 Ok(Response::new(resp))
             }
             _ => Err(ApiError::Corrupt.into()),

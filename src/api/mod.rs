@@ -4,10 +4,12 @@
 pub mod cluster;
 pub mod core;
 pub mod kv;
-pub mod lock;
 pub mod lease;
+pub mod lock;
 pub mod maintenance;
 pub mod status;
+pub mod v3election;
+pub mod v3lock;
 pub mod validate;
 pub mod watch;
 

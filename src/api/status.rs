@@ -436,15 +436,25 @@ mod tests {
     #[test]
     fn lock_and_election_errors_are_relayed_as_unknown() {
         let table = [
-            (ApiError::LeaseNotFound, "etcdserver: requested lease not found"),
+            (
+                ApiError::LeaseNotFound,
+                "etcdserver: requested lease not found",
+            ),
             (ApiError::EmptyKey, "etcdserver: key is not provided"),
             (ApiError::ElectionNotLeader, "election: not leader"),
             (ApiError::ElectionNoLeader, "election: no leader"),
-            (ApiError::MissingLeaderKey, "\"leader\" field must be provided"),
+            (
+                ApiError::MissingLeaderKey,
+                "\"leader\" field must be provided",
+            ),
         ];
         for (err, msg) in table {
             let status = relayed(err);
-            assert_eq!((status.code(), status.message()), (Code::Unknown, msg), "{err:?}");
+            assert_eq!(
+                (status.code(), status.message()),
+                (Code::Unknown, msg),
+                "{err:?}"
+            );
         }
     }
 }

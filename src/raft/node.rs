@@ -78,6 +78,7 @@ pub struct RaftHandle {
     tx: mpsc::Sender<Request>,
     status: watch::Receiver<RaftStatus>,
     applied: watch::Receiver<u64>,
+    leader: watch::Receiver<(u64, u64)>,
 }
 
 impl RaftHandle {
@@ -179,6 +180,11 @@ impl RaftHandle {
             .map_err(|_| ProposeError::Stopped)
     }
 
+    /// A receiver of (leader, term), changing only when either changes.
+    pub fn leader_watch(&self) -> watch::Receiver<(u64, u64)> {
+        self.leader.clone()
+    }
+
     /// The latest status.
     pub fn status(&self) -> RaftStatus {
         *self.status.borrow()
@@ -238,6 +244,7 @@ pub struct RaftNode<S: StateMachine, T: Transport> {
     transport: T,
     rx: mpsc::Receiver<Request>,
     status_tx: watch::Sender<RaftStatus>,
+    leader_tx: watch::Sender<(u64, u64)>,
     applied_tx: watch::Sender<u64>,
     config: RaftConfig,
     waiting_for_leader: Vec<(Vec<u8>, oneshot::Sender<Result<(), ProposeError>>)>,
@@ -333,11 +340,13 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
             ..Default::default()
         };
         let (status_tx, status_rx) = watch::channel(status);
+        let (leader_tx, leader_rx) = watch::channel((0, 0));
         let (applied_tx, applied_rx) = watch::channel(applied);
         let handle = RaftHandle {
             tx,
             status: status_rx,
             applied: applied_rx,
+            leader: leader_rx,
         };
         let transport = make_transport(handle.clone());
         let node = Self {
@@ -348,6 +357,7 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
             transport,
             rx,
             status_tx,
+            leader_tx,
             applied_tx,
             config,
             waiting_for_leader: Vec::new(),
@@ -525,6 +535,14 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
                 }
             }
         }
+        self.leader_tx.send_if_modified(|lt| {
+            if *lt == (leader, term) {
+                false
+            } else {
+                *lt = (leader, term);
+                true
+            }
+        });
         let hs = self.raw.raft.hard_state();
         let status = RaftStatus {
             id: self.config.id,

@@ -42,6 +42,8 @@ pub fn router(core: Arc<Core>) -> axum::Router {
     let grpc = crate::api::lock::add_services(grpc, core.clone(), max);
     grpc.prepare()
         .into_axum_router()
+        .layer(axum::middleware::map_response(grpc_go_messages))
+        .merge(crate::gateway::routes(core.clone()))
         .merge(crate::http::routes(core))
 }
 
@@ -83,4 +85,56 @@ pub async fn serve(
             }
         });
     }
+}
+
+/// grpc-go's wording for a message over the size limit, which etcd clients show verbatim:
+/// tonic answers `OutOfRange` "Error, decoded message length too large: found N bytes, the
+/// limit is: M bytes" where grpc-go (and so etcd) answers `ResourceExhausted` "grpc: received
+/// message larger than max (N vs. M)".
+async fn grpc_go_messages(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    if headers.get("grpc-status").and_then(|v| v.to_str().ok()) != Some("11") {
+        return response;
+    }
+    let Some(message) = headers.get("grpc-message").and_then(|v| v.to_str().ok()) else {
+        return response;
+    };
+    let decoded = percent_decode(message);
+    let Some(rest) = decoded.strip_prefix("Error, decoded message length too large: found ") else {
+        return response;
+    };
+    let mut numbers = rest.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+    let (Some(found), Some(limit)) = (numbers.next(), numbers.next()) else {
+        return response;
+    };
+    let text = format!("grpc: received message larger than max ({found} vs. {limit})");
+    if let Ok(v) = http::HeaderValue::from_str(&percent_encode(&text)) {
+        headers.insert("grpc-message", v);
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    response
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| if (0x20..0x7f).contains(&b) && b != b'%' { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
 }

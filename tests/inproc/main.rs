@@ -2,6 +2,8 @@
 //! generated gRPC clients.
 
 mod common;
+mod gateway;
 mod kv;
 mod lease;
+mod lock_elect;
 mod watch;
