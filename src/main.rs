@@ -5,10 +5,12 @@ use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, Context};
 use kvd::api::Limits;
 use kvd::config::{self, Config, Invocation};
-use kvd::server::{self, AutoCompaction, Options};
+use kvd::server::{self, AutoCompaction, Listen, Options};
+use kvd::tls::{ListenerKind, ServerTls, TlsOptions};
+use std::sync::Arc;
 use tracing::{info, warn};
 
 fn exit(code: i32) -> ExitCode {
@@ -92,23 +94,83 @@ fn resolve(url: &config::ListenUrl) -> anyhow::Result<SocketAddr> {
         .ok_or_else(|| anyhow!("listen URL {url} resolves to no address"))
 }
 
+fn listens(urls: &[config::ListenUrl]) -> anyhow::Result<Vec<Listen>> {
+    urls.iter()
+        .map(|url| {
+            Ok(Listen {
+                addr: resolve(url)?,
+                tls: url.is_tls(),
+            })
+        })
+        .collect()
+}
+
+/// Hosts an auto-TLS certificate must name: every listen and advertise host.
+fn tls_hosts(listen: &[config::ListenUrl], advertise: &[String]) -> Vec<String> {
+    let mut hosts: Vec<String> = listen.iter().map(|u| u.host.clone()).collect();
+    for a in advertise {
+        if let Ok(u) = url::Url::parse(a) {
+            if let Some(h) = u.host_str() {
+                hosts.push(h.trim_matches(|c| c == '[' || c == ']').to_string());
+            }
+        }
+    }
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
+
+fn tls_options(cfg: &Config) -> TlsOptions {
+    TlsOptions {
+        cipher_suites: cfg.cipher_suites.clone(),
+        min_version: cfg.tls_min_version,
+        max_version: cfg.tls_max_version,
+        self_signed_cert_validity_years: cfg.self_signed_cert_validity,
+        ..TlsOptions::default()
+    }
+}
+
 fn options(cfg: &Config) -> anyhow::Result<Options> {
-    let mut listen_client = Vec::new();
-    for url in &cfg.listen_client_urls {
-        if url.is_tls() {
-            bail!(
-                "--listen-client-urls {url}: TLS listeners are not supported by this kvd build yet"
-            );
-        }
-        listen_client.push(resolve(url)?);
-    }
-    let mut listen_peer = Vec::new();
-    for url in &cfg.listen_peer_urls {
-        if url.is_tls() {
-            bail!("--listen-peer-urls {url}: TLS listeners are not supported by this kvd build yet");
-        }
-        listen_peer.push(resolve(url)?);
-    }
+    let listen_client = listens(&cfg.listen_client_urls)?;
+    let listen_peer = listens(&cfg.listen_peer_urls)?;
+    let tls_opts = tls_options(cfg);
+    let client_tls = if listen_client.iter().any(|l| l.tls) {
+        let hosts = tls_hosts(&cfg.listen_client_urls, &cfg.advertise_client_urls);
+        Some(ServerTls::new(
+            ListenerKind::Client,
+            &cfg.client_tls,
+            &tls_opts,
+            &cfg.data_dir,
+            &hosts,
+        )?)
+    } else {
+        None
+    };
+    let peer_hosts = tls_hosts(&cfg.listen_peer_urls, &cfg.initial_advertise_peer_urls);
+    let peer_tls = if listen_peer.iter().any(|l| l.tls) {
+        Some(ServerTls::new(
+            ListenerKind::Peer,
+            &cfg.peer_tls,
+            &tls_opts,
+            &cfg.data_dir,
+            &peer_hosts,
+        )?)
+    } else {
+        None
+    };
+    let peer_material =
+        cfg.peer_tls.has_cert() || cfg.peer_tls.auto_tls || cfg.peer_tls.trusted_ca_file.is_some();
+    let peer_dial_tls = match &peer_tls {
+        Some(t) => Some(t.client_config()),
+        None if peer_material => Some(Arc::new(kvd::tls::client_config(
+            ListenerKind::Peer,
+            &cfg.peer_tls,
+            &tls_opts,
+            &cfg.data_dir,
+            &peer_hosts,
+        )?)),
+        None => None,
+    };
     let quota_bytes = cfg.backend_quota().unwrap_or(u64::MAX);
     Ok(Options {
         name: cfg.name.clone(),
@@ -128,7 +190,10 @@ fn options(cfg: &Config) -> anyhow::Result<Options> {
         },
         listen_peer,
         initial_cluster_existing: cfg.initial_cluster_state == config::ClusterState::Existing,
-        peer_client_tls: None,
+        client_tls,
+        peer_tls,
+        peer_dial_tls,
+        enable_gateway: cfg.enable_grpc_gateway,
         auto_compaction: cfg.auto_compaction.map(|a| match a {
             config::AutoCompaction::Periodic(d) => AutoCompaction::Periodic(d),
             config::AutoCompaction::Revision(n) => {

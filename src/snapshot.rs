@@ -14,7 +14,10 @@ use crate::storage::{Engine, StateBatch, StorageError};
 const CLUSTER_VERSION: &str = "3.4.0";
 
 fn invalid(what: &str, e: impl std::fmt::Display) -> StorageError {
-    StorageError::Corrupt { what: what.to_string(), detail: e.to_string() }
+    StorageError::Corrupt {
+        what: what.to_string(),
+        detail: e.to_string(),
+    }
 }
 
 /// The state as etcd's backend plus the applied index it corresponds to, read under the MVCC
@@ -32,7 +35,13 @@ pub fn export(state: &SharedState, engine: &Engine) -> Result<(u64, EtcdBackend)
         lessor
             .ids()
             .into_iter()
-            .filter_map(|id| lessor.get(id).map(|l| Lease { id, ttl: l.ttl, remaining_ttl: 0 }))
+            .filter_map(|id| {
+                lessor.get(id).map(|l| Lease {
+                    id,
+                    ttl: l.ttl,
+                    remaining_ttl: 0,
+                })
+            })
             .collect()
     };
     let members = state
@@ -40,14 +49,22 @@ pub fn export(state: &SharedState, engine: &Engine) -> Result<(u64, EtcdBackend)
         .read()
         .members
         .values()
-        .map(|m| (m.id, member_json(m.id, &m.name, &m.peer_urls, &m.client_urls, m.is_learner)))
+        .map(|m| {
+            (
+                m.id,
+                member_json(m.id, &m.name, &m.peer_urls, &m.client_urls, m.is_learner),
+            )
+        })
         .collect();
     let alarms = state.alarms.read().list();
     drop(store);
     let kvs: Vec<KeyRecord> = records
         .into_iter()
         .map(|(rev, tombstone, kv)| KeyRecord {
-            revision: EtcdRevision { main: rev.main, sub: rev.sub },
+            revision: EtcdRevision {
+                main: rev.main,
+                sub: rev.sub,
+            },
             tombstone,
             kv,
         })
@@ -80,7 +97,8 @@ pub fn export(state: &SharedState, engine: &Engine) -> Result<(u64, EtcdBackend)
 pub fn image(state: &SharedState, engine: &Engine) -> Result<(u64, Vec<u8>), StorageError> {
     let (index, backend) = export(state, engine)?;
     let db = backend.to_bolt().map_err(|e| invalid("snapshot", e))?;
-    let bytes = crate::bbolt::write(&db, crate::bbolt::DEFAULT_PAGE_SIZE).map_err(|e| invalid("snapshot", e))?;
+    let bytes = crate::bbolt::write(&db, crate::bbolt::DEFAULT_PAGE_SIZE)
+        .map_err(|e| invalid("snapshot", e))?;
     Ok((index, bytes))
 }
 
@@ -90,15 +108,26 @@ fn parse_member(id: u64, json: &str) -> Result<Member, StorageError> {
     let list = |key: &str| -> Vec<String> {
         v.get(key)
             .and_then(|x| x.as_array())
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     Ok(Member {
         id,
-        name: v.get("name").and_then(|x| x.as_str()).unwrap_or_default().to_string(),
+        name: v
+            .get("name")
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_string(),
         peer_urls: list("peerURLs"),
         client_urls: list("clientURLs"),
-        is_learner: v.get("isLearner").and_then(serde_json::Value::as_bool).unwrap_or(false),
+        is_learner: v
+            .get("isLearner")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false),
     })
 }
 
@@ -125,9 +154,18 @@ pub fn import(
     let records: Vec<(Revision, bool, crate::proto::mvccpb::KeyValue)> = backend
         .kvs
         .iter()
-        .map(|r| (Revision::new(r.revision.main, r.revision.sub), r.tombstone, r.kv.clone()))
+        .map(|r| {
+            (
+                Revision::new(r.revision.main, r.revision.sub),
+                r.tombstone,
+                r.kv.clone(),
+            )
+        })
         .collect();
-    let compact = backend.finished_compact_rev.unwrap_or(0).max(backend.scheduled_compact_rev.unwrap_or(0));
+    let compact = backend
+        .finished_compact_rev
+        .unwrap_or(0)
+        .max(backend.scheduled_compact_rev.unwrap_or(0));
     let current = backend.revision().max(compact).max(1);
     let mut batch = StateBatch::default();
     MvccStore::import(&mut batch, &records, current, compact);
@@ -164,5 +202,9 @@ pub fn import(
 /// # Errors
 /// A member record kvd cannot read.
 pub fn members(backend: &EtcdBackend) -> Result<BTreeMap<u64, Member>, StorageError> {
-    backend.members.iter().map(|(id, json)| Ok((*id, parse_member(*id, json)?))).collect()
+    backend
+        .members
+        .iter()
+        .map(|(id, json)| Ok((*id, parse_member(*id, json)?)))
+        .collect()
 }

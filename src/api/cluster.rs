@@ -36,11 +36,18 @@ impl ClusterService {
         Self { core }
     }
 
-    async fn change(&self, changes: Vec<MemberChange>, ctx: ConfChangeContext) -> Result<Vec<PbMember>, ApiError> {
+    async fn change(
+        &self,
+        changes: Vec<MemberChange>,
+        ctx: ConfChangeContext,
+    ) -> Result<Vec<PbMember>, ApiError> {
         let id = ctx.proposal_id;
         let rx = self.core.state.waiters.register(id);
         let outcome = tokio::time::timeout(self.core.request_timeout, async {
-            self.core.raft.propose_conf_change(changes, ctx.encode_to_vec()).await?;
+            self.core
+                .raft
+                .propose_conf_change(changes, ctx.encode_to_vec())
+                .await?;
             rx.await.map_err(|_| ApiError::Stopped)
         })
         .await;
@@ -63,12 +70,20 @@ impl ClusterService {
     /// their name; `adding` counts one more voter (a new member, or the learner being promoted,
     /// started when `adding_started`); `removing` leaves one out. Connectivity is checked on the
     /// leader only (it is the one that knows it).
-    async fn check_reconfig(&self, adding: bool, adding_started: bool, removing: Option<u64>) -> Result<(), ApiError> {
+    async fn check_reconfig(
+        &self,
+        adding: bool,
+        adding_started: bool,
+        removing: Option<u64>,
+    ) -> Result<(), ApiError> {
         let members = self.core.state.membership.read().members.clone();
-        let voters: Vec<&crate::cluster::Member> = members.values().filter(|m| !m.is_learner).collect();
-        let kept: Vec<&&crate::cluster::Member> = voters.iter().filter(|m| Some(m.id) != removing).collect();
+        let voters: Vec<&crate::cluster::Member> =
+            members.values().filter(|m| !m.is_learner).collect();
+        let kept: Vec<&&crate::cluster::Member> =
+            voters.iter().filter(|m| Some(m.id) != removing).collect();
         let nmembers = kept.len() + usize::from(adding);
-        let nstarted = kept.iter().filter(|m| !m.name.is_empty()).count() + usize::from(adding && adding_started);
+        let nstarted = kept.iter().filter(|m| !m.name.is_empty()).count()
+            + usize::from(adding && adding_started);
         // Adding a second member to a one-member cluster is how a restored cluster grows.
         let growing_single = adding && !adding_started && nstarted == 1 && nmembers == 2;
         if !growing_single && nstarted < nmembers / 2 + 1 {
@@ -78,7 +93,9 @@ impl ClusterService {
         if progress.is_empty() {
             return Ok(());
         }
-        let connected = |id: u64| id == self.core.member_id || progress.get(&id).is_some_and(|p| p.recent_active);
+        let connected = |id: u64| {
+            id == self.core.member_id || progress.get(&id).is_some_and(|p| p.recent_active)
+        };
         if let Some(id) = removing {
             if id != self.core.member_id && !connected(id) {
                 return Ok(()); // a member that is down is safe to remove
@@ -97,20 +114,30 @@ impl ClusterService {
 fn valid_urls(urls: &[String]) -> bool {
     !urls.is_empty()
         && urls.iter().all(|u| {
-            url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host_str().is_some() && p.port().is_some())
+            url::Url::parse(u).is_ok_and(|p| {
+                matches!(p.scheme(), "http" | "https")
+                    && p.host_str().is_some()
+                    && p.port().is_some()
+            })
         })
 }
 
 #[tonic::async_trait]
 impl Cluster for ClusterService {
-    async fn member_add(&self, request: Request<MemberAddRequest>) -> Result<Response<MemberAddResponse>, Status> {
+    async fn member_add(
+        &self,
+        request: Request<MemberAddRequest>,
+    ) -> Result<Response<MemberAddResponse>, Status> {
         let r = request.into_inner();
         if !valid_urls(&r.peer_ur_ls) {
             return Err(ApiError::MemberBadUrls.into());
         }
         {
             let m = self.core.state.membership.read();
-            if m.members.values().any(|x| x.peer_urls.iter().any(|u| r.peer_ur_ls.contains(u))) {
+            if m.members
+                .values()
+                .any(|x| x.peer_urls.iter().any(|u| r.peer_ur_ls.contains(u)))
+            {
                 return Err(ApiError::PeerUrlExist.into());
             }
             if r.is_learner && m.members.values().filter(|x| x.is_learner).count() >= MAX_LEARNERS {
@@ -120,7 +147,9 @@ impl Cluster for ClusterService {
         if !r.is_learner {
             self.check_reconfig(true, false, None).await?;
         }
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let id = member_id_at(&r.peer_ur_ls, &self.core.cluster_token, now);
         if self.core.state.membership.read().members.contains_key(&id) {
             return Err(ApiError::MemberExist.into());
@@ -132,11 +161,19 @@ impl Cluster for ClusterService {
             is_learner: r.is_learner,
             update_only: false,
         };
-        let change = if r.is_learner { MemberChange::AddLearner(id) } else { MemberChange::AddVoter(id) };
+        let change = if r.is_learner {
+            MemberChange::AddLearner(id)
+        } else {
+            MemberChange::AddVoter(id)
+        };
         let members = self.change(vec![change], ctx).await?;
         info!(member = format!("{id:x}"), peer_urls = ?r.peer_ur_ls, learner = r.is_learner, "member added");
         let member = members.iter().find(|m| m.id == id).cloned();
-        Ok(Response::new(MemberAddResponse { header: self.core.header(0), member, members }))
+        Ok(Response::new(MemberAddResponse {
+            header: self.core.header(0),
+            member,
+            members,
+        }))
     }
 
     async fn member_remove(
@@ -151,10 +188,16 @@ impl Cluster for ClusterService {
         if is_voter {
             self.check_reconfig(false, false, Some(id)).await?;
         }
-        let ctx = ConfChangeContext { proposal_id: self.core.next_id(), ..Default::default() };
+        let ctx = ConfChangeContext {
+            proposal_id: self.core.next_id(),
+            ..Default::default()
+        };
         let members = self.change(vec![MemberChange::Remove(id)], ctx).await?;
         info!(member = format!("{id:x}"), "member removed");
-        Ok(Response::new(MemberRemoveResponse { header: self.core.header(0), members }))
+        Ok(Response::new(MemberRemoveResponse {
+            header: self.core.header(0),
+            members,
+        }))
     }
 
     async fn member_update(
@@ -170,20 +213,30 @@ impl Cluster for ClusterService {
             if !m.members.contains_key(&r.id) {
                 return Err(ApiError::MemberNotFound.into());
             }
-            if m.members.values().any(|x| x.id != r.id && x.peer_urls.iter().any(|u| r.peer_ur_ls.contains(u))) {
+            if m.members
+                .values()
+                .any(|x| x.id != r.id && x.peer_urls.iter().any(|u| r.peer_ur_ls.contains(u)))
+            {
                 return Err(ApiError::PeerUrlExist.into());
             }
         }
-        let op = Op::MemberUpdate(MemberUpdate { member_id: r.id, peer_urls: r.peer_ur_ls });
+        let op = Op::MemberUpdate(MemberUpdate {
+            member_id: r.id,
+            peer_urls: r.peer_ur_ls,
+        });
         match self.core.propose(op).await? {
-            ApplyResponse::Members(members) => {
-                Ok(Response::new(MemberUpdateResponse { header: self.core.header(0), members }))
-            }
+            ApplyResponse::Members(members) => Ok(Response::new(MemberUpdateResponse {
+                header: self.core.header(0),
+                members,
+            })),
             _ => Err(ApiError::Corrupt.into()),
         }
     }
 
-    async fn member_list(&self, _request: Request<MemberListRequest>) -> Result<Response<MemberListResponse>, Status> {
+    async fn member_list(
+        &self,
+        _request: Request<MemberListRequest>,
+    ) -> Result<Response<MemberListResponse>, Status> {
         let members = self.core.state.membership.read().to_pb();
         let mut header = self.core.header(0);
         if let Some(h) = header.as_mut() {
@@ -211,11 +264,24 @@ impl Cluster for ClusterService {
         if (learner_match as f64) < (leader_match as f64) * LEARNER_READY_PERCENT {
             return Err(ApiError::LearnerNotReady.into());
         }
-        let started = self.core.state.membership.read().members.get(&id).is_some_and(|m| !m.name.is_empty());
+        let started = self
+            .core
+            .state
+            .membership
+            .read()
+            .members
+            .get(&id)
+            .is_some_and(|m| !m.name.is_empty());
         self.check_reconfig(true, started, None).await?;
-        let ctx = ConfChangeContext { proposal_id: self.core.next_id(), ..Default::default() };
+        let ctx = ConfChangeContext {
+            proposal_id: self.core.next_id(),
+            ..Default::default()
+        };
         let members = self.change(vec![MemberChange::AddVoter(id)], ctx).await?;
         info!(member = format!("{id:x}"), "learner promoted");
-        Ok(Response::new(MemberPromoteResponse { header: self.core.header(0), members }))
+        Ok(Response::new(MemberPromoteResponse {
+            header: self.core.header(0),
+            members,
+        }))
     }
 }

@@ -129,7 +129,12 @@ impl Core {
         let proposed_at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        let data = Command { id, proposed_at_ms, op: Some(op) }.encode_to_vec();
+        let data = Command {
+            id,
+            proposed_at_ms,
+            op: Some(op),
+        }
+        .encode_to_vec();
         if data.len() > self.limits.max_request_bytes {
             return Err(ApiError::RequestTooLarge);
         }

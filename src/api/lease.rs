@@ -101,7 +101,10 @@ pub async fn keep_alive_once(core: &Core, id: i64) -> Result<LeaseKeepAliveRespo
         }
     } else {
         let mut client = core.peers.client(leader).await.ok_or(ApiError::NoLeader)?;
-        let req = crate::proto::kvdpb::LeaseRenewRequest { header: Some(core.peers.header()), id };
+        let req = crate::proto::kvdpb::LeaseRenewRequest {
+            header: Some(core.peers.header()),
+            id,
+        };
         match client.lease_renew(req).await {
             Ok(r) => r.into_inner().ttl,
             Err(e) => {
@@ -111,21 +114,39 @@ pub async fn keep_alive_once(core: &Core, id: i64) -> Result<LeaseKeepAliveRespo
             }
         }
     };
-    Ok(LeaseKeepAliveResponse { header: core.header(0), id, ttl })
+    Ok(LeaseKeepAliveResponse {
+        header: core.header(0),
+        id,
+        ttl,
+    })
 }
 
 /// Remaining and granted TTL of a lease (TTL -1 when it does not exist, as etcd answers).
 ///
 /// # Errors
 /// Read barrier errors, or the leader could not be reached.
-pub async fn time_to_live(core: &Core, r: &LeaseTimeToLiveRequest) -> Result<LeaseTimeToLiveResponse, ApiError> {
+pub async fn time_to_live(
+    core: &Core,
+    r: &LeaseTimeToLiveRequest,
+) -> Result<LeaseTimeToLiveResponse, ApiError> {
     core.read_barrier().await?;
     let keys: Option<Vec<Vec<u8>>> = {
         let lessor = core.state.lessor.lock();
-        lessor.get(r.id).map(|l| if r.keys { l.keys.iter().cloned().collect() } else { Vec::new() })
+        lessor.get(r.id).map(|l| {
+            if r.keys {
+                l.keys.iter().cloned().collect()
+            } else {
+                Vec::new()
+            }
+        })
     };
     let Some(keys) = keys else {
-        return Ok(LeaseTimeToLiveResponse { header: core.header(0), id: r.id, ttl: -1, ..Default::default() });
+        return Ok(LeaseTimeToLiveResponse {
+            header: core.header(0),
+            id: r.id,
+            ttl: -1,
+            ..Default::default()
+        });
     };
     let leader = leader(core).await?;
     let (ttl, granted_ttl) = if leader == core.member_id {
@@ -136,7 +157,10 @@ pub async fn time_to_live(core: &Core, r: &LeaseTimeToLiveRequest) -> Result<Lea
         }
     } else {
         let mut client = core.peers.client(leader).await.ok_or(ApiError::NoLeader)?;
-        let req = crate::proto::kvdpb::LeaseTtlRequest { header: Some(core.peers.header()), id: r.id };
+        let req = crate::proto::kvdpb::LeaseTtlRequest {
+            header: Some(core.peers.header()),
+            id: r.id,
+        };
         match client.lease_ttl(req).await {
             Ok(resp) => {
                 let resp = resp.into_inner();
@@ -150,9 +174,20 @@ pub async fn time_to_live(core: &Core, r: &LeaseTimeToLiveRequest) -> Result<Lea
         }
     };
     if ttl < 0 {
-        return Ok(LeaseTimeToLiveResponse { header: core.header(0), id: r.id, ttl: -1, ..Default::default() });
+        return Ok(LeaseTimeToLiveResponse {
+            header: core.header(0),
+            id: r.id,
+            ttl: -1,
+            ..Default::default()
+        });
     }
-    Ok(LeaseTimeToLiveResponse { header: core.header(0), id: r.id, ttl, granted_ttl, keys })
+    Ok(LeaseTimeToLiveResponse {
+        header: core.header(0),
+        id: r.id,
+        ttl,
+        granted_ttl,
+        keys,
+    })
 }
 
 type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, Status>> + Send>>;

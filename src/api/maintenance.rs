@@ -110,9 +110,8 @@ impl Maintenance for MaintenanceService {
             tracing::error!(error = %e, "defragment: flush failed");
             Status::from(ApiError::Corrupt)
         })?;
-        Ok(Response::new(DefragmentResponse {
-            header: self.core.header(0),
-        }))
+        // etcd answers defragment without a header.
+        Ok(Response::new(DefragmentResponse { header: None }))
     }
 
     async fn hash(&self, _request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
@@ -135,11 +134,13 @@ impl Maintenance for MaintenanceService {
             let rev = store
                 .check_rev(request.get_ref().revision)
                 .map_err(ApiError::from)?;
-            (
-                store.hash_kv(rev).map_err(ApiError::from)?,
-                store.compact_rev(),
-                rev,
-            )
+            // etcd reports -1 when nothing was ever compacted.
+            let compact = if store.compact_rev() == 0 {
+                -1
+            } else {
+                store.compact_rev()
+            };
+            (store.hash_kv(rev).map_err(ApiError::from)?, compact, rev)
         };
         Ok(Response::new(HashKvResponse {
             header: self.core.header(rev),
@@ -154,10 +155,11 @@ impl Maintenance for MaintenanceService {
         &self,
         _request: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
-        let (_, image) = crate::snapshot::image(&self.core.state, &self.core.engine).map_err(|e| {
-            tracing::error!(error = %e, "snapshot: cannot read state");
-            Status::from(ApiError::Corrupt)
-        })?;
+        let (_, image) =
+            crate::snapshot::image(&self.core.state, &self.core.engine).map_err(|e| {
+                tracing::error!(error = %e, "snapshot: cannot read state");
+                Status::from(ApiError::Corrupt)
+            })?;
         let mut with_sum = image;
         let sum = Sha256::digest(&with_sum);
         with_sum.extend_from_slice(&sum);

@@ -23,8 +23,8 @@ use crate::proto::etcdserverpb::{
     alarm_request::AlarmAction, AlarmMember, AlarmResponse, CompactionResponse, LeaseGrantResponse,
     LeaseRevokeResponse, ResponseHeader, TxnRequest,
 };
-use crate::proto::kvdpb::{command::Op, Command};
 use crate::proto::kvdpb::ConfChangeContext;
+use crate::proto::kvdpb::{command::Op, Command};
 use crate::raft::{Committed, MemberChange, StateMachine};
 use crate::storage::{Engine, StateBatch, StorageError};
 use crate::watch::WatchHub;
@@ -147,7 +147,10 @@ impl SharedState {
 fn open_mvcc(engine: &Engine) -> Result<MvccStore, StorageError> {
     MvccStore::open(engine.clone()).map_err(|e| match e {
         MvccError::Storage(s) => s,
-        other => StorageError::Corrupt { what: "mvcc".into(), detail: other.to_string() },
+        other => StorageError::Corrupt {
+            what: "mvcc".into(),
+            detail: other.to_string(),
+        },
     })
 }
 
@@ -163,7 +166,10 @@ fn load_lessor(engine: &Engine, store: &MvccStore, min_ttl: i64) -> Result<Lesso
     }
     let (all, _) = store
         .range_at(b"", b"\0", 0, 0, false)
-        .map_err(|e| StorageError::Corrupt { what: "mvcc".into(), detail: e.to_string() })?;
+        .map_err(|e| StorageError::Corrupt {
+            what: "mvcc".into(),
+            detail: e.to_string(),
+        })?;
     for kv in all.iter().filter(|kv| kv.lease != 0) {
         lessor.attach(&kv.key, 0, kv.lease);
     }
@@ -321,7 +327,13 @@ impl Applier {
                 let mut membership = self.state.membership.write();
                 match membership.members.get(&u.member_id).cloned() {
                     Some(m) => {
-                        membership.upsert(Member { peer_urls: u.peer_urls, ..m }, batch);
+                        membership.upsert(
+                            Member {
+                                peer_urls: u.peer_urls,
+                                ..m
+                            },
+                            batch,
+                        );
                         Ok(ApplyResponse::Members(membership.to_pb()))
                     }
                     None => Err(ApplyError::MemberNotFound),
@@ -408,7 +420,10 @@ impl Applier {
                 MemberChange::AddVoter(id) | MemberChange::AddLearner(id) => {
                     let is_learner = matches!(change, MemberChange::AddLearner(_));
                     let member = match membership.members.get(&id).cloned() {
-                        Some(existing) => Member { is_learner, ..existing },
+                        Some(existing) => Member {
+                            is_learner,
+                            ..existing
+                        },
                         None => Member {
                             id,
                             name: ctx.name.clone(),
@@ -417,11 +432,17 @@ impl Applier {
                             is_learner,
                         },
                     };
-                    info!(member = format!("{id:x}"), is_learner, "member added to the configuration");
+                    info!(
+                        member = format!("{id:x}"),
+                        is_learner, "member added to the configuration"
+                    );
                     membership.upsert(member, batch);
                 }
                 MemberChange::Remove(id) => {
-                    info!(member = format!("{id:x}"), "member removed from the configuration");
+                    info!(
+                        member = format!("{id:x}"),
+                        "member removed from the configuration"
+                    );
                     membership.remove(id, batch);
                 }
             }
@@ -474,7 +495,9 @@ impl StateMachine for Applier {
                         }
                         Err(e) => warn!(index, error = %e, "skipping undecodable log entry"),
                     },
-                    Committed::ConfChange { changes, context, .. } => {
+                    Committed::ConfChange {
+                        changes, context, ..
+                    } => {
                         let (id, members) = self.apply_conf_change(&changes, &context, &mut batch);
                         if id != 0 {
                             results.push((id, Ok(ApplyResponse::Members(members))));
@@ -499,10 +522,16 @@ impl StateMachine for Applier {
     }
 
     fn restore(&mut self, index: u64, data: &[u8]) -> Result<(), StorageError> {
-        let db = crate::bbolt::Db::read(data)
-            .map_err(|e| StorageError::Corrupt { what: "snapshot".into(), detail: e.to_string() })?;
-        let backend = crate::etcd_snapshot::EtcdBackend::from_bolt(&db)
-            .map_err(|e| StorageError::Corrupt { what: "snapshot".into(), detail: e.to_string() })?;
+        let db = crate::bbolt::Db::read(data).map_err(|e| StorageError::Corrupt {
+            what: "snapshot".into(),
+            detail: e.to_string(),
+        })?;
+        let backend = crate::etcd_snapshot::EtcdBackend::from_bolt(&db).map_err(|e| {
+            StorageError::Corrupt {
+                what: "snapshot".into(),
+                detail: e.to_string(),
+            }
+        })?;
         let cluster_id = self.state.membership.read().cluster_id;
         self.state.reload_with(&self.engine, || {
             crate::snapshot::import(

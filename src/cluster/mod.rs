@@ -165,10 +165,15 @@ impl Identity {
     /// Storage failure.
     pub fn load(engine: &Engine) -> Result<Option<Self>, StorageError> {
         let read = |k: &[u8]| -> Result<Option<u64>, StorageError> {
-            Ok(engine.raft_get(k)?.and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes)))
+            Ok(engine
+                .raft_get(k)?
+                .and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes)))
         };
         match (read(IDENTITY_MEMBER)?, read(IDENTITY_CLUSTER)?) {
-            (Some(member_id), Some(cluster_id)) => Ok(Some(Self { member_id, cluster_id })),
+            (Some(member_id), Some(cluster_id)) => Ok(Some(Self {
+                member_id,
+                cluster_id,
+            })),
             _ => Ok(None),
         }
     }

@@ -319,6 +319,13 @@ mod tests {
             let r: RangeRequest = codec.decode_body(empty).expect("empty body");
             assert_eq!(r, RangeRequest::default());
         }
+        let e = codec
+            .decode_body::<RangeRequest>(br#"{"key":"Zm9v""#)
+            .expect_err("truncated");
+        assert_eq!(
+            e.message, "unexpected EOF",
+            "etcd's words for a truncated body"
+        );
         for bad in [
             &br#"{"key":"Zm9v""#[..],
             b"not json",

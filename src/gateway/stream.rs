@@ -45,6 +45,8 @@ struct JsonValues {
     body: BodyDataStream,
     buf: Vec<u8>,
     ended: bool,
+    /// The body could not be read to its end: the client is gone or broke the request.
+    broken: bool,
     limit: usize,
 }
 
@@ -55,6 +57,7 @@ impl JsonValues {
             body: body.into_data_stream(),
             buf: Vec::new(),
             ended: false,
+            broken: false,
             limit,
         }
     }
@@ -91,6 +94,7 @@ impl JsonValues {
                 Some(Ok(chunk)) => self.buf.extend_from_slice(&chunk),
                 Some(Err(e)) => {
                     self.ended = true;
+                    self.broken = true;
                     return Some(Err(GatewayError::new(Code::Unknown, e.to_string())));
                 }
                 None => self.ended = true,
@@ -169,6 +173,11 @@ async fn forward_watch_requests(
             // read, and the watch goes on.
             Ok(None) | Err(_) => break,
         }
+    }
+    if values.broken {
+        // The connection broke while the client was still sending: nobody reads the answers
+        // either (and nothing would notice until an event is written), so end the watch.
+        return;
     }
     // kvd's Watch service ends a stream whose requests end, etcd's does not: hold the request
     // side open until the watch stream itself ends (the client went away).

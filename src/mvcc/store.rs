@@ -255,7 +255,12 @@ impl MvccStore {
 
     /// Writes a whole history into `batch` (restoring a snapshot into an empty state): every
     /// record, the current revision and the compaction revision.
-    pub fn import(batch: &mut StateBatch, records: &[(Revision, bool, KeyValue)], current_rev: i64, compact_rev: i64) {
+    pub fn import(
+        batch: &mut StateBatch,
+        records: &[(Revision, bool, KeyValue)],
+        current_rev: i64,
+        compact_rev: i64,
+    ) {
         for (rev, tombstone, kv) in records {
             batch.put(kv_key(*rev, *tombstone), kv.encode_to_vec());
         }

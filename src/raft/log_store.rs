@@ -130,9 +130,15 @@ impl LogStore {
         inner.snapshot_meta.set_conf_state(cs.clone());
         inner.hard_state.term = 1;
         inner.hard_state.commit = 1;
-        batch.put(SNAPSHOT_META, inner.snapshot_meta.write_to_bytes().unwrap_or_default());
+        batch.put(
+            SNAPSHOT_META,
+            inner.snapshot_meta.write_to_bytes().unwrap_or_default(),
+        );
         batch.put(CONF_STATE, cs.write_to_bytes().unwrap_or_default());
-        batch.put(HARD_STATE, inner.hard_state.write_to_bytes().unwrap_or_default());
+        batch.put(
+            HARD_STATE,
+            inner.hard_state.write_to_bytes().unwrap_or_default(),
+        );
     }
 
     /// The current configuration.
@@ -328,14 +334,18 @@ impl raft::Storage for LogStore {
     fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
         let source = self.source.read().clone();
         let Some(source) = source else {
-            return Err(raft::Error::Store(RaftStorageError::SnapshotTemporarilyUnavailable));
+            return Err(raft::Error::Store(
+                RaftStorageError::SnapshotTemporarilyUnavailable,
+            ));
         };
         let (index, data) = source().map_err(|e| {
             tracing::error!(error = %e, "cannot produce a snapshot");
             raft::Error::Store(RaftStorageError::SnapshotTemporarilyUnavailable)
         })?;
         if index < request_index {
-            return Err(raft::Error::Store(RaftStorageError::SnapshotTemporarilyUnavailable));
+            return Err(raft::Error::Store(
+                RaftStorageError::SnapshotTemporarilyUnavailable,
+            ));
         }
         let term = raft::Storage::term(self, index)?;
         let mut snap = Snapshot::default();

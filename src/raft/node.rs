@@ -10,7 +10,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::{Committed, LogStore, MemberChange, Progress, ProposeError, SnapshotSource, StateMachine};
+use super::{
+    Committed, LogStore, MemberChange, Progress, ProposeError, SnapshotSource, StateMachine,
+};
 use crate::storage::{Engine, RaftBatch, StorageError};
 
 /// Static raft settings of one member.
@@ -129,10 +131,18 @@ impl RaftHandle {
     ///
     /// # Errors
     /// No leader, another change still pending, or the node stopped.
-    pub async fn propose_conf_change(&self, changes: Vec<MemberChange>, context: Vec<u8>) -> Result<(), ProposeError> {
+    pub async fn propose_conf_change(
+        &self,
+        changes: Vec<MemberChange>,
+        context: Vec<u8>,
+    ) -> Result<(), ProposeError> {
         let (ack, rx) = oneshot::channel();
         self.tx
-            .send(Request::ConfChange { changes, context, ack })
+            .send(Request::ConfChange {
+                changes,
+                context,
+                ack,
+            })
             .await
             .map_err(|_| ProposeError::Stopped)?;
         rx.await.map_err(|_| ProposeError::Stopped)?
@@ -144,7 +154,10 @@ impl RaftHandle {
     /// [`ProposeError::Stopped`].
     pub async fn progress(&self) -> Result<HashMap<u64, Progress>, ProposeError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Request::Progress { reply }).await.map_err(|_| ProposeError::Stopped)?;
+        self.tx
+            .send(Request::Progress { reply })
+            .await
+            .map_err(|_| ProposeError::Stopped)?;
         rx.await.map_err(|_| ProposeError::Stopped)
     }
 
@@ -432,20 +445,34 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         match req {
             Request::Propose { data, ack } => self.propose(data, ack),
             Request::ReadIndex { reply } => self.new_reads.push(reply),
-            Request::ConfChange { changes, context, ack } => {
+            Request::ConfChange {
+                changes,
+                context,
+                ack,
+            } => {
                 let result = self.propose_conf_change(changes, context);
                 let _ = ack.send(result);
             }
             Request::Unreachable(to) => self.raw.report_unreachable(to),
             Request::SnapshotSent { to, ok } => {
-                let status = if ok { raft::SnapshotStatus::Finish } else { raft::SnapshotStatus::Failure };
+                let status = if ok {
+                    raft::SnapshotStatus::Finish
+                } else {
+                    raft::SnapshotStatus::Failure
+                };
                 self.raw.report_snapshot(to, status);
             }
             Request::Progress { reply } => {
                 let mut out = HashMap::new();
                 if self.raw.raft.state == StateRole::Leader {
                     for (id, pr) in self.raw.raft.prs().iter() {
-                        out.insert(*id, Progress { matched: pr.matched, recent_active: pr.recent_active });
+                        out.insert(
+                            *id,
+                            Progress {
+                                matched: pr.matched,
+                                recent_active: pr.recent_active,
+                            },
+                        );
                     }
                 }
                 let _ = reply.send(out);
@@ -471,7 +498,11 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         let _ = ack.send(result);
     }
 
-    fn propose_conf_change(&mut self, changes: Vec<MemberChange>, context: Vec<u8>) -> Result<(), ProposeError> {
+    fn propose_conf_change(
+        &mut self,
+        changes: Vec<MemberChange>,
+        context: Vec<u8>,
+    ) -> Result<(), ProposeError> {
         use raft::prelude::ConfChangeSingle;
         if self.leader == 0 {
             return Err(ProposeError::NoLeader);
@@ -573,7 +604,11 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         if !ready.snapshot().is_empty() {
             let snap = ready.snapshot().clone();
             let index = snap.get_metadata().index;
-            info!(index, bytes = snap.get_data().len(), "installing snapshot from the leader");
+            info!(
+                index,
+                bytes = snap.get_data().len(),
+                "installing snapshot from the leader"
+            );
             self.sm.restore(index, snap.get_data())?;
             let mut batch = RaftBatch::default();
             self.store.apply_snapshot(&snap, &mut batch);

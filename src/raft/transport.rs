@@ -12,7 +12,7 @@ use protobuf::Message as _;
 use raft::prelude::{Message, MessageType};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Channel, Endpoint};
 use tracing::{debug, info, warn};
 
 use super::node::{RaftHandle, Transport};
@@ -37,7 +37,7 @@ pub struct DialConfig {
     /// Peer URLs by member ID.
     pub addresses: AddressBook,
     /// TLS for https peer URLs.
-    pub tls: Option<ClientTlsConfig>,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 struct PeerQueue {
@@ -55,8 +55,17 @@ pub struct PeerTransport {
 
 impl PeerTransport {
     /// A transport that reports delivery failures to `raft`.
-    pub fn new(dial: DialConfig, raft: RaftHandle, shutdown: tokio_util::sync::CancellationToken) -> Self {
-        Self { dial, raft, peers: HashMap::new(), shutdown }
+    pub fn new(
+        dial: DialConfig,
+        raft: RaftHandle,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Self {
+        Self {
+            dial,
+            raft,
+            peers: HashMap::new(),
+            shutdown,
+        }
     }
 
     fn queue(&mut self, to: u64) -> &PeerQueue {
@@ -66,9 +75,18 @@ impl PeerTransport {
             let dial = self.dial.clone();
             let raft = self.raft.clone();
             let shutdown = self.shutdown.clone();
-            tokio::spawn(run_stream(to, dial.clone(), raft.clone(), msg_rx, shutdown.clone()));
+            tokio::spawn(run_stream(
+                to,
+                dial.clone(),
+                raft.clone(),
+                msg_rx,
+                shutdown.clone(),
+            ));
             tokio::spawn(run_snapshots(to, dial, raft, snap_rx, shutdown));
-            PeerQueue { messages, snapshots }
+            PeerQueue {
+                messages,
+                snapshots,
+            }
         })
     }
 }
@@ -82,7 +100,11 @@ impl Transport for PeerTransport {
             }
             let is_snapshot = m.get_msg_type() == MessageType::MsgSnapshot;
             let q = self.queue(to);
-            let sent = if is_snapshot { q.snapshots.try_send(m) } else { q.messages.try_send(m) };
+            let sent = if is_snapshot {
+                q.snapshots.try_send(m)
+            } else {
+                q.messages.try_send(m)
+            };
             if sent.is_err() {
                 debug!(to = format!("{to:x}"), "peer queue full; message dropped");
                 let raft = self.raft.clone();
@@ -98,23 +120,29 @@ async fn connect(dial: &DialConfig, to: u64) -> Option<PeerClient<Channel>> {
             warn!(peer = format!("{to:x}"), url = %url, "invalid peer URL");
             continue;
         };
-        endpoint = endpoint.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true);
-        if url.starts_with("https://") {
-            match &dial.tls {
-                Some(tls) => match endpoint.tls_config(tls.clone()) {
-                    Ok(e) => endpoint = e,
-                    Err(e) => {
-                        warn!(peer = format!("{to:x}"), error = %e, "peer TLS configuration refused");
-                        continue;
-                    }
-                },
-                None => {
-                    warn!(peer = format!("{to:x}"), url = %url, "https peer URL but no peer TLS configured");
-                    continue;
-                }
-            }
-        }
-        match endpoint.connect().await {
+        endpoint = endpoint
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true);
+        let connected = if url.starts_with("https://") {
+            let Some(tls) = &dial.tls else {
+                warn!(peer = format!("{to:x}"), url = %url, "https peer URL but no peer TLS configured");
+                continue;
+            };
+            // tonic dials plain http; our connector does the TLS handshake with kvd's config.
+            let plain = url.replacen("https://", "http://", 1);
+            let Ok(e) = Endpoint::from_shared(plain) else {
+                continue;
+            };
+            endpoint = e.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true);
+            endpoint
+                .connect_with_connector(TlsConnector {
+                    config: tls.clone(),
+                })
+                .await
+        } else {
+            endpoint.connect().await
+        };
+        match connected {
             Ok(ch) => return Some(PeerClient::new(ch).max_encoding_message_size(usize::MAX)),
             Err(e) => debug!(peer = format!("{to:x}"), url = %url, error = %e, "cannot reach peer"),
         }
@@ -123,7 +151,11 @@ async fn connect(dial: &DialConfig, to: u64) -> Option<PeerClient<Channel>> {
 }
 
 fn envelope(dial: &DialConfig, m: &Message) -> RaftEnvelope {
-    RaftEnvelope { message: m.write_to_bytes().unwrap_or_default(), cluster_id: dial.cluster_id, from: dial.me }
+    RaftEnvelope {
+        message: m.write_to_bytes().unwrap_or_default(),
+        cluster_id: dial.cluster_id,
+        from: dial.me,
+    }
 }
 
 /// Keeps one client stream open to `to` and forwards queued messages on it.
@@ -209,9 +241,18 @@ async fn run_snapshots(
         let data = m.mut_snapshot().take_data().to_vec();
         let header = m.write_to_bytes().unwrap_or_default();
         let index = m.get_snapshot().get_metadata().index;
-        info!(peer = format!("{to:x}"), index, bytes = data.len(), "sending snapshot");
+        info!(
+            peer = format!("{to:x}"),
+            index,
+            bytes = data.len(),
+            "sending snapshot"
+        );
         let mut chunks = Vec::new();
-        let pieces: Vec<&[u8]> = if data.is_empty() { vec![&[][..]] } else { data.chunks(SNAPSHOT_CHUNK).collect() };
+        let pieces: Vec<&[u8]> = if data.is_empty() {
+            vec![&[][..]]
+        } else {
+            data.chunks(SNAPSHOT_CHUNK).collect()
+        };
         let n = pieces.len();
         for (i, piece) in pieces.into_iter().enumerate() {
             chunks.push(SnapshotChunk {
@@ -264,7 +305,10 @@ pub struct PeerDialer {
 impl PeerDialer {
     /// A dialer using `dial`'s addresses and TLS.
     pub fn new(dial: DialConfig) -> Self {
-        Self { dial, clients: parking_lot::Mutex::new(HashMap::new()) }
+        Self {
+            dial,
+            clients: parking_lot::Mutex::new(HashMap::new()),
+        }
     }
 
     /// A client for member `id`, connecting if needed.
@@ -284,7 +328,10 @@ impl PeerDialer {
 
     /// The peer header identifying this member.
     pub fn header(&self) -> crate::proto::kvdpb::PeerHeader {
-        crate::proto::kvdpb::PeerHeader { cluster_id: self.dial.cluster_id, from: self.dial.me }
+        crate::proto::kvdpb::PeerHeader {
+            cluster_id: self.dial.cluster_id,
+            from: self.dial.me,
+        }
     }
 }
 
@@ -292,7 +339,7 @@ impl PeerDialer {
 /// cluster). Returns the first answer.
 pub async fn fetch_members(
     urls: &[String],
-    tls: Option<ClientTlsConfig>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Option<crate::proto::kvdpb::MembersResponse> {
     for url in urls {
         let dial = DialConfig {
@@ -313,4 +360,47 @@ pub async fn fetch_members(
         }
     }
     None
+}
+
+/// Dials TCP and runs a TLS handshake with kvd's own rustls configuration (which accepts what
+/// etcd accepts, X.509 v1 certificates included), for tonic's `connect_with_connector`.
+#[derive(Clone)]
+struct TlsConnector {
+    config: Arc<rustls::ClientConfig>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower::Service<http::Uri> for TlsConnector {
+    type Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+    type Error = BoxError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, BoxError>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let config = self.config.clone();
+        Box::pin(async move {
+            let host = uri
+                .host()
+                .ok_or("peer URL without host")?
+                .trim_matches(|c| c == '[' || c == ']')
+                .to_string();
+            let port = uri.port_u16().ok_or("peer URL without port")?;
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            let _ = tcp.set_nodelay(true);
+            let name = rustls_pki_types::ServerName::try_from(host.clone())?;
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await?;
+            Ok(hyper_util::rt::TokioIo::new(tls))
+        })
+    }
 }

@@ -22,9 +22,10 @@ use crate::proto::etcdserverpb::kv_server::KvServer;
 use crate::proto::etcdserverpb::lease_server::LeaseServer;
 use crate::proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use crate::proto::etcdserverpb::watch_server::WatchServer;
+use crate::tls::ServerTls;
 
 /// The gRPC services and HTTP endpoints of the client port as one router.
-pub fn router(core: Arc<Core>) -> axum::Router {
+pub fn router(core: Arc<Core>, gateway: bool) -> axum::Router {
     let max = core.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let grpc = tonic::service::Routes::new(
         KvServer::new(KvService::new(core.clone())).max_decoding_message_size(max),
@@ -40,17 +41,25 @@ pub fn router(core: Arc<Core>) -> axum::Router {
             .max_encoding_message_size(usize::MAX),
     );
     let grpc = crate::api::lock::add_services(grpc, core.clone(), max);
-    grpc.prepare()
+    let routes = grpc
+        .prepare()
         .into_axum_router()
-        .layer(axum::middleware::map_response(grpc_go_messages))
-        .merge(crate::gateway::routes(core.clone()))
-        .merge(crate::http::routes(core))
+        .layer(axum::middleware::map_response(grpc_go_messages));
+    let routes = if gateway {
+        routes.merge(crate::gateway::routes(core.clone()))
+    } else {
+        routes
+    };
+    routes.merge(crate::http::routes(core))
 }
 
-/// Accepts connections until `shutdown`.
+/// Accepts connections until `shutdown`; with `tls`, each one completes a TLS handshake first
+/// (refusals are logged by the TLS layer) and the verified client identity is attached to every
+/// request on it.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
+    tls: Option<ServerTls>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -66,24 +75,49 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let router = router.clone();
         let shutdown = shutdown.clone();
+        let tls = tls.clone();
         tracker.spawn(async move {
-            let builder = Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                res = conn.as_mut() => {
-                    if let Err(e) = res {
-                        debug!(peer = %peer, error = %e, "connection ended with an error");
-                    }
-                }
-                () = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn).await;
+            match tls {
+                None => serve_connection(stream, router, peer, shutdown).await,
+                Some(tls) => {
+                    let Ok((stream, identity)) = tls.accept(stream, peer).await else {
+                        return;
+                    };
+                    let router = match identity {
+                        Some(id) => router.layer(axum::Extension(id)),
+                        None => router,
+                    };
+                    serve_connection(stream, router, peer, shutdown).await;
                 }
             }
         });
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    router: axum::Router,
+    peer: std::net::SocketAddr,
+    shutdown: CancellationToken,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(router);
+    let builder = Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                debug!(peer = %peer, error = %e, "connection ended with an error");
+            }
+        }
+        () = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn).await;
+        }
     }
 }
 
@@ -103,7 +137,9 @@ async fn grpc_go_messages(mut response: axum::response::Response) -> axum::respo
     let Some(rest) = decoded.strip_prefix("Error, decoded message length too large: found ") else {
         return response;
     };
-    let mut numbers = rest.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+    let mut numbers = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
     let (Some(found), Some(limit)) = (numbers.next(), numbers.next()) else {
         return response;
     };
@@ -135,6 +171,12 @@ fn percent_decode(s: &str) -> String {
 
 fn percent_encode(s: &str) -> String {
     s.bytes()
-        .map(|b| if (0x20..0x7f).contains(&b) && b != b'%' { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if (0x20..0x7f).contains(&b) && b != b'%' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }

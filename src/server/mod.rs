@@ -22,6 +22,7 @@ use crate::proto::kvdpb::{command::Op, MemberAttributes};
 use crate::raft::transport::{AddressBook, DialConfig, PeerDialer, PeerTransport};
 use crate::raft::{NodeError, RaftConfig, RaftNode, SnapshotSource};
 use crate::storage::{Engine, StateBatch, StorageError};
+use crate::tls::ServerTls;
 
 /// Everything the server needs to start, already validated.
 #[derive(Debug, Clone)]
@@ -30,8 +31,8 @@ pub struct Options {
     pub name: String,
     /// Data directory.
     pub data_dir: PathBuf,
-    /// Client listen addresses.
-    pub listen_client: Vec<SocketAddr>,
+    /// Client listeners.
+    pub listen_client: Vec<Listen>,
     /// Client URLs told to others.
     pub advertise_client_urls: Vec<String>,
     /// Peer URLs told to others.
@@ -50,12 +51,27 @@ pub struct Options {
     pub limits: Limits,
     /// Automatic compaction, if any.
     pub auto_compaction: Option<AutoCompaction>,
-    /// Peer listen addresses.
-    pub listen_peer: Vec<SocketAddr>,
+    /// Peer listeners.
+    pub listen_peer: Vec<Listen>,
     /// Join an existing cluster (`--initial-cluster-state existing`) instead of creating one.
     pub initial_cluster_existing: bool,
+    /// TLS of the https client listeners.
+    pub client_tls: Option<ServerTls>,
+    /// TLS of the https peer listeners.
+    pub peer_tls: Option<ServerTls>,
     /// TLS for dialling https peer URLs.
-    pub peer_client_tls: Option<tonic::transport::ClientTlsConfig>,
+    pub peer_dial_tls: Option<Arc<rustls::ClientConfig>>,
+    /// Serve etcd's JSON gateway under `/v3/` on client listeners.
+    pub enable_gateway: bool,
+}
+
+/// One listen address and whether it speaks TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen {
+    /// The address to bind.
+    pub addr: SocketAddr,
+    /// True for https.
+    pub tls: bool,
 }
 
 /// Automatic compaction settings.
@@ -103,6 +119,9 @@ pub enum StartError {
     /// raft refused to start.
     #[error("raft: {0}")]
     Raft(String),
+    /// TLS is asked for but not configured.
+    #[error("{0}")]
+    Tls(String),
     /// Joining an existing cluster failed.
     #[error("cannot join the existing cluster: {0}")]
     Join(String),
@@ -152,11 +171,18 @@ fn group_initial_cluster(opts: &Options) -> Vec<(String, Vec<String>)> {
 }
 
 fn storage_error(opts: &Options) -> impl Fn(StorageError) -> StartError + '_ {
-    move |source| StartError::DataDir { path: opts.data_dir.clone(), source }
+    move |source| StartError::DataDir {
+        path: opts.data_dir.clone(),
+        source,
+    }
 }
 
 /// A new cluster: members from `--initial-cluster`, IDs derived from peer URLs and the token.
-fn bootstrap_new(engine: &Engine, state: &SharedState, opts: &Options) -> Result<(Identity, Vec<u64>), StartError> {
+fn bootstrap_new(
+    engine: &Engine,
+    state: &SharedState,
+    opts: &Options,
+) -> Result<(Identity, Vec<u64>), StartError> {
     let token = &opts.initial_cluster_token;
     let members: Vec<Member> = group_initial_cluster(opts)
         .into_iter()
@@ -172,9 +198,14 @@ fn bootstrap_new(engine: &Engine, state: &SharedState, opts: &Options) -> Result
         .iter()
         .find(|m| m.name == opts.name)
         .map(|m| m.id)
-        .ok_or_else(|| StartError::NotInCluster { name: opts.name.clone() })?;
+        .ok_or_else(|| StartError::NotInCluster {
+            name: opts.name.clone(),
+        })?;
     let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    let identity = Identity { member_id: me, cluster_id: cluster_id(&ids) };
+    let identity = Identity {
+        member_id: me,
+        cluster_id: cluster_id(&ids),
+    };
     let mut batch = StateBatch::default();
     {
         let mut membership = state.membership.write();
@@ -195,7 +226,7 @@ async fn join_existing(
     engine: &Engine,
     state: &SharedState,
     opts: &Options,
-    tls: Option<tonic::transport::ClientTlsConfig>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<Identity, StartError> {
     let mine: Vec<String> = opts.advertise_peer_urls.clone();
     let others: Vec<String> = opts
@@ -236,7 +267,10 @@ async fn join_existing(
                 mine.join(",")
             ))
         })?;
-    let identity = Identity { member_id: me, cluster_id: answer.cluster_id };
+    let identity = Identity {
+        member_id: me,
+        cluster_id: answer.cluster_id,
+    };
     let mut batch = StateBatch::default();
     {
         let mut membership = state.membership.write();
@@ -256,7 +290,11 @@ async fn join_existing(
     }
     engine.apply_state(batch).map_err(storage_error(opts))?;
     identity.save(engine).map_err(storage_error(opts))?;
-    info!(member = format!("{me:x}"), cluster = format!("{:x}", identity.cluster_id), "joining the existing cluster");
+    info!(
+        member = format!("{me:x}"),
+        cluster = format!("{:x}", identity.cluster_id),
+        "joining the existing cluster"
+    );
     Ok(identity)
 }
 
@@ -266,22 +304,29 @@ async fn join_existing(
 /// Data dir, listener or raft failures, each naming what to fix.
 pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     let db_dir = opts.data_dir.join("member").join("kvd");
-    std::fs::create_dir_all(&db_dir).map_err(|source| StartError::CreateDir { path: opts.data_dir.clone(), source })?;
+    std::fs::create_dir_all(&db_dir).map_err(|source| StartError::CreateDir {
+        path: opts.data_dir.clone(),
+        source,
+    })?;
     let engine = Engine::open(&db_dir).map_err(storage_error(&opts))?;
     let min_ttl = min_lease_ttl(opts.heartbeat, opts.election_timeout);
     let state = SharedState::load(&engine, min_ttl).map_err(storage_error(&opts))?;
-    let peer_tls = opts.peer_client_tls.clone();
+    let peer_tls = opts.peer_dial_tls.clone();
     let (identity, voters) = match Identity::load(&engine).map_err(storage_error(&opts))? {
         Some(identity) => {
             info!("restarting from the data dir; --initial-cluster flags are ignored");
             (identity, Vec::new())
         }
-        None if opts.initial_cluster_existing => (join_existing(&engine, &state, &opts, peer_tls.clone()).await?, Vec::new()),
+        None if opts.initial_cluster_existing => (
+            join_existing(&engine, &state, &opts, peer_tls.clone()).await?,
+            Vec::new(),
+        ),
         None => bootstrap_new(&engine, &state, &opts)?,
     };
     let me = identity.member_id;
     let (leader_tx, _leader_rx) = tokio::sync::watch::channel((0, 0, false));
-    let applier = Applier::new(state.clone(), engine.clone(), leader_tx).map_err(storage_error(&opts))?;
+    let applier =
+        Applier::new(state.clone(), engine.clone(), leader_tx).map_err(storage_error(&opts))?;
     let raft_config = RaftConfig {
         id: me,
         initial_voters: voters,
@@ -292,24 +337,41 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     let shutdown = CancellationToken::new();
     let membership = state.membership.clone();
     let addresses: AddressBook = Arc::new(move |id| {
-        membership.read().members.get(&id).map(|m| m.peer_urls.clone()).unwrap_or_default()
+        membership
+            .read()
+            .members
+            .get(&id)
+            .map(|m| m.peer_urls.clone())
+            .unwrap_or_default()
     });
-    let dial = DialConfig { me, cluster_id: identity.cluster_id, addresses, tls: peer_tls };
+    let dial = DialConfig {
+        me,
+        cluster_id: identity.cluster_id,
+        addresses,
+        tls: peer_tls,
+    };
     let source_state = state.clone();
     let source_engine = engine.clone();
-    let snapshot_source: SnapshotSource = Arc::new(move || crate::snapshot::image(&source_state, &source_engine));
+    let snapshot_source: SnapshotSource =
+        Arc::new(move || crate::snapshot::image(&source_state, &source_engine));
     let transport_dial = dial.clone();
     let transport_shutdown = shutdown.clone();
-    let (node, raft) = RaftNode::new(raft_config, engine.clone(), applier, snapshot_source, move |handle| {
-        PeerTransport::new(transport_dial, handle, transport_shutdown)
-    })
+    let (node, raft) = RaftNode::new(
+        raft_config,
+        engine.clone(),
+        applier,
+        snapshot_source,
+        move |handle| PeerTransport::new(transport_dial, handle, transport_shutdown),
+    )
     .map_err(|e| StartError::Raft(e.to_string()))?;
     let tracker = TaskTracker::new();
     let raft_shutdown = shutdown.clone();
     let raft_task = tokio::spawn(async move {
         match node.run(raft_shutdown.clone()).await {
             Ok(()) => {}
-            Err(NodeError::Removed) => warn!("the member has been permanently removed from the cluster; shutting down"),
+            Err(NodeError::Removed) => {
+                warn!("the member has been permanently removed from the cluster; shutting down")
+            }
             Err(e) => error!(error = %e, "raft stopped; shutting down"),
         }
         raft_shutdown.cancel();
@@ -331,25 +393,52 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     if let Some(ac) = opts.auto_compaction {
         tracker.spawn(crate::compactor::run(core.clone(), ac, shutdown.clone()));
     }
-    tracker.spawn(publish_attributes(core.clone(), opts.name.clone(), opts.advertise_client_urls.clone()));
+    tracker.spawn(publish_attributes(
+        core.clone(),
+        opts.name.clone(),
+        opts.advertise_client_urls.clone(),
+    ));
 
     let mut peer_addrs = Vec::new();
     let peer_router = peer::router(core.clone());
-    for addr in &opts.listen_peer {
-        let l = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr: *addr, source })?;
-        let local = l.local_addr().unwrap_or(*addr);
-        info!(address = %local, "serving peer traffic insecurely");
-        peer_addrs.push(local);
-        tracker.spawn(listener::serve(l, peer_router.clone(), shutdown.clone(), tracker.clone()));
+    for listen in &opts.listen_peer {
+        let tls = if listen.tls {
+            Some(require_tls(
+                &opts.peer_tls,
+                listen,
+                "--peer-cert-file/--peer-key-file or --peer-auto-tls",
+            )?)
+        } else {
+            None
+        };
+        peer_addrs.push(
+            bind(
+                listen,
+                "peer",
+                peer_router.clone(),
+                tls,
+                &shutdown,
+                &tracker,
+            )
+            .await?,
+        );
     }
-    let router = listener::router(core.clone());
+    let router = listener::router(core.clone(), opts.enable_gateway);
     let mut client_addrs = Vec::new();
-    for addr in &opts.listen_client {
-        let l = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr: *addr, source })?;
-        let local = l.local_addr().unwrap_or(*addr);
-        info!(address = %local, "serving client traffic insecurely (gRPC and HTTP)");
-        client_addrs.push(local);
-        tracker.spawn(listener::serve(l, router.clone(), shutdown.clone(), tracker.clone()));
+    for listen in &opts.listen_client {
+        let tls = if listen.tls {
+            Some(require_tls(
+                &opts.client_tls,
+                listen,
+                "--cert-file/--key-file or --auto-tls",
+            )?)
+        } else {
+            None
+        };
+        client_addrs.push(bind(listen, "client", router.clone(), tls, &shutdown, &tracker).await?);
+    }
+    for tls in [&opts.client_tls, &opts.peer_tls].into_iter().flatten() {
+        tracker.spawn(tls.spawn_reloader(shutdown.clone()));
     }
     info!(
         name = %opts.name,
@@ -357,7 +446,58 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         cluster = format!("{:x}", core.cluster_id()),
         "kvd member started"
     );
-    Ok(ServerHandle { shutdown, tracker, raft_task, engine, client_addrs, peer_addrs, core })
+    Ok(ServerHandle {
+        shutdown,
+        tracker,
+        raft_task,
+        engine,
+        client_addrs,
+        peer_addrs,
+        core,
+    })
+}
+
+fn require_tls(
+    tls: &Option<ServerTls>,
+    listen: &Listen,
+    flags: &str,
+) -> Result<ServerTls, StartError> {
+    tls.clone().ok_or_else(|| {
+        StartError::Tls(format!(
+            "cannot listen on TLS for {}: set {flags}",
+            listen.addr
+        ))
+    })
+}
+
+async fn bind(
+    listen: &Listen,
+    kind: &str,
+    router: axum::Router,
+    tls: Option<ServerTls>,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<SocketAddr, StartError> {
+    let l = tokio::net::TcpListener::bind(listen.addr)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: listen.addr,
+            source,
+        })?;
+    let local = l.local_addr().unwrap_or(listen.addr);
+    if tls.is_some() {
+        info!(address = %local, kind, "serving over TLS");
+    } else {
+        info!(address = %local, kind, "serving insecurely (no TLS)");
+    }
+    tracker.spawn(listener::serve(
+        l,
+        router,
+        tls,
+        shutdown.clone(),
+        tracker.clone(),
+    ));
+    Ok(local)
 }
 
 /// etcd's minimum lease TTL: ceil(1.5 × election timeout), in seconds.
@@ -404,7 +544,6 @@ async fn publish_attributes(core: Arc<Core>, name: String, client_urls: Vec<Stri
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

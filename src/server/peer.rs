@@ -47,7 +47,10 @@ impl PeerService {
 
 #[tonic::async_trait]
 impl Peer for PeerService {
-    async fn raft(&self, request: Request<Streaming<RaftEnvelope>>) -> Result<Response<PeerAck>, Status> {
+    async fn raft(
+        &self,
+        request: Request<Streaming<RaftEnvelope>>,
+    ) -> Result<Response<PeerAck>, Status> {
         let mut stream = request.into_inner();
         while let Some(envelope) = stream.next().await {
             let envelope = envelope?;
@@ -61,7 +64,10 @@ impl Peer for PeerService {
         Ok(Response::new(PeerAck {}))
     }
 
-    async fn snapshot(&self, request: Request<Streaming<SnapshotChunk>>) -> Result<Response<PeerAck>, Status> {
+    async fn snapshot(
+        &self,
+        request: Request<Streaming<SnapshotChunk>>,
+    ) -> Result<Response<PeerAck>, Status> {
         let mut stream = request.into_inner();
         let mut header = Vec::new();
         let mut data = Vec::new();
@@ -76,18 +82,36 @@ impl Peer for PeerService {
                 break;
             }
         }
-        let msg = assemble_snapshot(&header, data).map_err(|e| Status::invalid_argument(format!("bad snapshot: {e}")))?;
-        info!(from = format!("{:x}", msg.from), index = msg.get_snapshot().get_metadata().index, "received snapshot");
-        self.core.raft.step(msg).await.map_err(|_| Status::unavailable("member stopping"))?;
+        let msg = assemble_snapshot(&header, data)
+            .map_err(|e| Status::invalid_argument(format!("bad snapshot: {e}")))?;
+        info!(
+            from = format!("{:x}", msg.from),
+            index = msg.get_snapshot().get_metadata().index,
+            "received snapshot"
+        );
+        self.core
+            .raft
+            .step(msg)
+            .await
+            .map_err(|_| Status::unavailable("member stopping"))?;
         Ok(Response::new(PeerAck {}))
     }
 
-    async fn members(&self, _request: Request<MembersRequest>) -> Result<Response<MembersResponse>, Status> {
+    async fn members(
+        &self,
+        _request: Request<MembersRequest>,
+    ) -> Result<Response<MembersResponse>, Status> {
         let m = self.core.state.membership.read();
-        Ok(Response::new(MembersResponse { cluster_id: m.cluster_id, members: m.to_pb() }))
+        Ok(Response::new(MembersResponse {
+            cluster_id: m.cluster_id,
+            members: m.to_pb(),
+        }))
     }
 
-    async fn lease_renew(&self, request: Request<LeaseRenewRequest>) -> Result<Response<LeaseRenewResponse>, Status> {
+    async fn lease_renew(
+        &self,
+        request: Request<LeaseRenewRequest>,
+    ) -> Result<Response<LeaseRenewResponse>, Status> {
         let r = request.into_inner();
         if let Some(h) = &r.header {
             self.check_cluster(h.cluster_id, h.from)?;
@@ -100,7 +124,10 @@ impl Peer for PeerService {
         }
     }
 
-    async fn lease_ttl(&self, request: Request<LeaseTtlRequest>) -> Result<Response<LeaseTtlResponse>, Status> {
+    async fn lease_ttl(
+        &self,
+        request: Request<LeaseTtlRequest>,
+    ) -> Result<Response<LeaseTtlResponse>, Status> {
         let r = request.into_inner();
         if let Some(h) = &r.header {
             self.check_cluster(h.cluster_id, h.from)?;
@@ -110,8 +137,14 @@ impl Peer for PeerService {
             return Err(Status::failed_precondition("not leader"));
         }
         Ok(Response::new(match lessor.get(r.id) {
-            Some(l) => LeaseTtlResponse { ttl: l.remaining_secs(Instant::now()), granted_ttl: l.ttl },
-            None => LeaseTtlResponse { ttl: -1, granted_ttl: 0 },
+            Some(l) => LeaseTtlResponse {
+                ttl: l.remaining_secs(Instant::now()),
+                granted_ttl: l.ttl,
+            },
+            None => LeaseTtlResponse {
+                ttl: -1,
+                granted_ttl: 0,
+            },
         }))
     }
 }

@@ -7,7 +7,7 @@ use kvd::api::Limits;
 use kvd::proto::etcdserverpb::kv_client::KvClient;
 use kvd::proto::etcdserverpb::lease_client::LeaseClient;
 use kvd::proto::etcdserverpb::watch_client::WatchClient;
-use kvd::server::{self, Options, ServerHandle};
+use kvd::server::{self, Listen, Options, ServerHandle};
 use tonic::transport::Channel;
 
 /// A running member and its data dir.
@@ -21,7 +21,10 @@ pub fn options(dir: &std::path::Path) -> Options {
     Options {
         name: "default".into(),
         data_dir: dir.to_path_buf(),
-        listen_client: vec!["127.0.0.1:0".parse().expect("addr")],
+        listen_client: vec![Listen {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            tls: false,
+        }],
         advertise_client_urls: vec!["http://127.0.0.1:2379".into()],
         advertise_peer_urls: vec!["http://localhost:2380".into()],
         initial_cluster: vec![("default".into(), "http://localhost:2380".into())],
@@ -37,7 +40,10 @@ pub fn options(dir: &std::path::Path) -> Options {
         auto_compaction: None,
         listen_peer: Vec::new(),
         initial_cluster_existing: false,
-        peer_client_tls: None,
+        client_tls: None,
+        peer_tls: None,
+        peer_dial_tls: None,
+        enable_gateway: true,
     }
 }
 
@@ -94,7 +100,10 @@ impl Member {
             h.shutdown().await;
         }
         let mut opts = options(self.dir.path());
-        opts.listen_client = vec![self.addr];
+        opts.listen_client = vec![Listen {
+            addr: self.addr,
+            tls: false,
+        }];
         let handle = server::start(opts).await.expect("restart");
         self.handle = Some(handle);
         self.wait_leader().await;
