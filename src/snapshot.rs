@@ -189,7 +189,7 @@ pub fn import(
     }
     let mut alarms = apply::Alarms::default();
     for a in &backend.alarms {
-        alarms.activate(a.clone(), &mut batch);
+        alarms.activate(*a, &mut batch);
     }
     apply::write_applied_index(&mut batch, applied_index);
     engine.clear_state()?;

@@ -54,6 +54,17 @@ pub struct Core {
     next_id: AtomicU64,
 }
 
+/// Settings of a [`Core`] that come from the configuration.
+#[derive(Debug, Clone)]
+pub struct CoreSettings {
+    /// Request limits.
+    pub limits: Limits,
+    /// How long a proposal may take.
+    pub request_timeout: Duration,
+    /// The cluster token.
+    pub cluster_token: String,
+}
+
 impl Core {
     /// Creates the core.
     pub fn new(
@@ -61,11 +72,10 @@ impl Core {
         raft: RaftHandle,
         engine: Engine,
         member_id: u64,
-        limits: Limits,
-        request_timeout: Duration,
+        settings: CoreSettings,
         peers: Arc<PeerDialer>,
-        cluster_token: String,
     ) -> Arc<Self> {
+        let CoreSettings { limits, request_timeout, cluster_token } = settings;
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);

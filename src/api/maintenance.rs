@@ -164,13 +164,12 @@ impl Maintenance for MaintenanceService {
         let sum = Sha256::digest(&with_sum);
         with_sum.extend_from_slice(&sum);
         let total = with_sum.len();
-        let header = self.core.header(0);
         let chunks: Vec<Result<SnapshotResponse, Status>> = with_sum
             .chunks(SNAPSHOT_CHUNK)
             .scan(total, |left, chunk| {
                 *left -= chunk.len();
                 Some(Ok(SnapshotResponse {
-                    header: header.clone(),
+                    header: None,
                     remaining_bytes: *left as u64,
                     blob: chunk.to_vec(),
                 }))

@@ -101,10 +101,8 @@ fn check_intervals(ops: &[RequestOp]) -> Result<Writes, ApiError> {
             Some(request_op::Request::RequestDeleteRange(d)) => {
                 w.deletes.push((d.key.clone(), d.range_end.clone()));
             }
-            Some(request_op::Request::RequestPut(p)) => {
-                if !w.puts.insert(p.key.clone()) {
-                    return Err(ApiError::DuplicateKey);
-                }
+            Some(request_op::Request::RequestPut(p)) if !w.puts.insert(p.key.clone()) => {
+                return Err(ApiError::DuplicateKey);
             }
             _ => {}
         }

@@ -288,7 +288,7 @@ impl Applier {
                 let list = match action {
                     AlarmAction::Get => alarms.list(),
                     AlarmAction::Activate => {
-                        if alarms.activate(member.clone(), batch) {
+                        if alarms.activate(member, batch) {
                             warn!(
                                 alarm = a.alarm,
                                 member = format!("{:x}", a.member_id),

@@ -235,7 +235,7 @@ mod tests {
         l.attach(b"k", 0, 1);
         l.attach(b"k", 1, 2);
         assert!(l.get(1).expect("lease").keys.is_empty());
-        assert!(l.get(2).expect("lease").keys.contains(&b"k".to_vec()));
+        assert!(l.get(2).expect("lease").keys.contains(b"k".as_slice()));
         assert!(
             l.expired(now + Duration::from_secs(1000)).is_empty(),
             "not primary"

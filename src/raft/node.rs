@@ -74,6 +74,9 @@ enum Request {
     },
 }
 
+/// Where raft says whether it accepted a proposal.
+type ProposeAck = oneshot::Sender<Result<(), ProposeError>>;
+
 /// A cloneable handle to the raft task.
 #[derive(Clone)]
 pub struct RaftHandle {
@@ -260,7 +263,7 @@ pub struct RaftNode<S: StateMachine, T: Transport> {
     leader_tx: watch::Sender<(u64, u64)>,
     applied_tx: watch::Sender<u64>,
     config: RaftConfig,
-    waiting_for_leader: Vec<(Vec<u8>, oneshot::Sender<Result<(), ProposeError>>)>,
+    waiting_for_leader: Vec<(Vec<u8>, ProposeAck)>,
     reads: HashMap<Vec<u8>, PendingRead>,
     new_reads: Vec<oneshot::Sender<Result<u64, ProposeError>>>,
     read_seq: u64,
@@ -320,8 +323,10 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
     ) -> Result<(Self, RaftHandle), NodeError> {
         let store = LogStore::open(engine.clone())?;
         if store.is_empty() && !config.initial_voters.is_empty() {
-            let mut cs = raft::prelude::ConfState::default();
-            cs.voters = config.initial_voters.clone();
+            let cs = raft::prelude::ConfState {
+                voters: config.initial_voters.clone(),
+                ..Default::default()
+            };
             let mut batch = RaftBatch::default();
             store.bootstrap(&cs, &mut batch);
             store.write(batch)?;

@@ -23,8 +23,8 @@
 //!   Blocks larger than 16384 bytes are split into HEADERS + CONTINUATION frames.
 //! - A malformed frame stream is passed through unchanged (hyper reports the error). Once
 //!   blocks are being re-encoded that is no longer possible, so a block the wrapper cannot
-//!   decode is replaced by a deliberately invalid one: hyper then ends the connection with
-//!   `COMPRESSION_ERROR`, as it would have for the original bytes.
+//!   decode is replaced by a deliberately invalid one (HPACK index 0): hyper then ends the
+//!   connection with a GOAWAY, as it does for any block it cannot decode.
 //!
 //! Writes (server to client) pass straight through.
 
@@ -611,6 +611,16 @@ impl Rewriter {
         }
         self.flat.clear();
         self.fields.clear();
+        if at == fragment.len() && !self.updates.is_empty() {
+            // Only size updates: valid HPACK that loona refuses (it wants a field after them).
+            for &size in &self.updates {
+                if size > DEFAULT_TABLE_SIZE {
+                    return Err(());
+                }
+                self.decoder.set_max_table_size(size);
+            }
+            return Ok(());
+        }
         let flat = &mut self.flat;
         let fields = &mut self.fields;
         self.decoder
@@ -988,6 +998,24 @@ mod tests {
                 fragment.extend_from_slice(&next.payload);
                 flags = next.flags;
             }
+            let mut at = 0;
+            let mut sizes = Vec::new();
+            while at < fragment.len() && fragment[at] & 0xe0 == 0x20 {
+                let (size, used) = decode_size_update(&fragment[at..]).expect("size update");
+                assert!(
+                    size <= DEFAULT_TABLE_SIZE,
+                    "table size over the server's limit"
+                );
+                sizes.push(size);
+                at += used;
+            }
+            if !sizes.is_empty() && at == fragment.len() {
+                // Only size updates (which loona refuses to decode on their own).
+                for size in sizes {
+                    decoder.set_max_table_size(size);
+                }
+                fragment.clear();
+            }
             let fields = decoder
                 .decode(&fragment)
                 .expect("the server can decode every block")
@@ -1223,6 +1251,11 @@ mod tests {
         let third = request("http://127.0.0.1:2379", &[("x-3", "c")]);
         fragment.extend(encode(&mut enc, &third));
         input.extend(block(5, &fragment, true, 1 << 14));
+        // Block 4 is nothing but a size update (valid HPACK; the server resets that stream).
+        enc.set_max_table_size(500);
+        let mut fragment = Vec::new();
+        encode_integer_into(500, 5, 0x20, &mut fragment).expect("vec");
+        input.extend(block(9, &fragment, true, 1 << 14));
         let fourth = request("http://127.0.0.1:2379", &[("x-3", "c"), ("x-4", "d")]);
         input.extend(block(7, &encode(&mut enc, &fourth), true, 1 << 14));
 
@@ -1249,7 +1282,11 @@ mod tests {
             .collect();
         assert_eq!(fields[1], fixed_fields(&second));
         assert_eq!(fields[2], fixed_fields(&third));
-        assert_eq!(fields[3], fixed_fields(&fourth));
+        assert_eq!(fields[3], Fields::new());
+        let mut prelude = Vec::new();
+        encode_integer_into(500, 5, 0x20, &mut prelude).expect("vec");
+        assert_eq!(headers[3].payload, prelude);
+        assert_eq!(fields[4], fixed_fields(&fourth));
     }
 
     /// What etcdctl 3.4.23 sent for `endpoint status --cluster` to a member advertising
@@ -1652,6 +1689,36 @@ mod tests {
                 // PROTOCOL_ERROR.
                 assert_eq!(client.call(&with_scheme, b"two").await, Outcome::Reset(1));
                 assert_eq!(client.call(&plain, b"three").await, ok(&plain, b"three"));
+            };
+            tokio::time::timeout(Duration::from_secs(20), run)
+                .await
+                .expect("in time");
+        }
+
+        #[tokio::test]
+        async fn undecodable_block_after_a_change_ends_the_connection() {
+            let server = server(true).await;
+            let with_scheme = format!("http://127.0.0.1:{}", server.1.port());
+            let run = async {
+                let mut client = Client::connect(server.1).await;
+                let answer = client.call(&with_scheme, b"one").await;
+                assert!(matches!(answer, Outcome::Response { ref status, .. } if status == "200"));
+                let garbage = frame(HEADERS, END_HEADERS | END_STREAM, 3, &[0x80]);
+                client.io.write_all(&garbage).await.expect("send");
+                loop {
+                    let f = client.read_frame().await;
+                    if f.kind == 0x7 {
+                        let code = u32::from_be_bytes([
+                            f.payload[4],
+                            f.payload[5],
+                            f.payload[6],
+                            f.payload[7],
+                        ]);
+                        // hyper answers any undecodable block with GOAWAY PROTOCOL_ERROR.
+                        assert_eq!(code, 0x1);
+                        break;
+                    }
+                }
             };
             tokio::time::timeout(Duration::from_secs(20), run)
                 .await

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+use crate::api::core::CoreSettings;
 use crate::api::{self, ApiError, Core, Limits};
 use crate::apply::{Applier, SharedState};
 use crate::cluster::{cluster_id, member_id, Identity, Member};
@@ -382,10 +383,12 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         raft.clone(),
         engine.clone(),
         me,
-        opts.limits,
-        request_timeout,
+        CoreSettings {
+            limits: opts.limits,
+            request_timeout,
+            cluster_token: opts.initial_cluster_token.clone(),
+        },
         Arc::new(PeerDialer::new(dial)),
-        opts.initial_cluster_token.clone(),
     );
 
     tracker.spawn(state.hub.clone().run_sync(shutdown.clone()));
