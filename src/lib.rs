@@ -1,6 +1,7 @@
 //! kvd: an etcd-compatible key-value server.
 pub mod api;
 pub mod apply;
+pub mod auth;
 pub mod bbolt;
 pub mod cluster;
 pub mod compactor;
@@ -15,6 +16,7 @@ pub mod proto;
 pub mod raft;
 pub mod server;
 pub mod snapshot;
+pub mod snapshot_cli;
 pub mod storage;
 pub mod tls;
 pub mod watch;

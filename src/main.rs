@@ -19,8 +19,10 @@ fn exit(code: i32) -> ExitCode {
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    if args.first().and_then(|a| a.to_str()) == Some("pki") {
-        return exit(kvd::pki::run(args[1..].to_vec()));
+    match args.first().and_then(|a| a.to_str()) {
+        Some("pki") => return exit(kvd::pki::run(args[1..].to_vec())),
+        Some("snapshot") => return exit(kvd::snapshot_cli::run(args[1..].to_vec())),
+        _ => {}
     }
     // Non-UTF-8 variables cannot be etcd settings; skip them instead of panicking.
     let env: Vec<(String, String)> = std::env::vars_os()
@@ -194,6 +196,12 @@ fn options(cfg: &Config) -> anyhow::Result<Options> {
         peer_tls,
         peer_dial_tls,
         enable_gateway: cfg.enable_grpc_gateway,
+        auth: kvd::auth::AuthOptions::from_flags(
+            &cfg.auth_token,
+            cfg.auth_token_ttl,
+            cfg.bcrypt_cost,
+            cfg.client_tls.client_cert_auth,
+        )?,
         auto_compaction: cfg.auto_compaction.map(|a| match a {
             config::AutoCompaction::Periodic(d) => AutoCompaction::Periodic(d),
             config::AutoCompaction::Revision(n) => {

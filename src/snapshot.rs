@@ -57,6 +57,7 @@ pub fn export(state: &SharedState, engine: &Engine) -> Result<(u64, EtcdBackend)
         })
         .collect();
     let alarms = state.alarms.read().list();
+    let auth = state.auth.read().export();
     drop(store);
     let kvs: Vec<KeyRecord> = records
         .into_iter()
@@ -81,10 +82,10 @@ pub fn export(state: &SharedState, engine: &Engine) -> Result<(u64, EtcdBackend)
             members,
             removed_members: Default::default(),
             cluster_version: Some(CLUSTER_VERSION.to_string()),
-            auth_enabled: None,
-            auth_revision: 0,
-            users: Vec::new(),
-            roles: Vec::new(),
+            auth_enabled: auth.enabled,
+            auth_revision: auth.revision,
+            users: auth.users,
+            roles: auth.roles,
             alarms,
         },
     ))
@@ -191,6 +192,15 @@ pub fn import(
     for a in &backend.alarms {
         alarms.activate(*a, &mut batch);
     }
+    crate::auth::AuthStore::import(
+        &mut batch,
+        &crate::auth::store::AuthImage {
+            enabled: backend.auth_enabled,
+            revision: backend.auth_revision,
+            users: backend.users.clone(),
+            roles: backend.roles.clone(),
+        },
+    );
     apply::write_applied_index(&mut batch, applied_index);
     engine.clear_state()?;
     engine.apply_state(batch)?;

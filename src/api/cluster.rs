@@ -128,6 +128,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
+        self.core.authorize(crate::auth::check::Need::Admin).await?;
         let r = request.into_inner();
         if !valid_urls(&r.peer_ur_ls) {
             return Err(ApiError::MemberBadUrls.into());
@@ -180,6 +181,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
+        self.core.authorize(crate::auth::check::Need::Admin).await?;
         let id = request.into_inner().id;
         let is_voter = match self.core.state.membership.read().members.get(&id) {
             Some(m) => !m.is_learner,
@@ -204,6 +206,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
+        self.core.authorize(crate::auth::check::Need::Admin).await?;
         let r = request.into_inner();
         if !valid_urls(&r.peer_ur_ls) {
             return Err(ApiError::MemberBadUrls.into());
@@ -249,6 +252,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
+        self.core.authorize(crate::auth::check::Need::Admin).await?;
         let id = request.into_inner().id;
         match self.core.state.membership.read().members.get(&id) {
             None => return Err(ApiError::MemberNotFound.into()),

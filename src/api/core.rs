@@ -139,9 +139,11 @@ impl Core {
         let proposed_at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
+        let auth = self.command_auth().await?;
         let data = Command {
             id,
             proposed_at_ms,
+            auth,
             op: Some(op),
         }
         .encode_to_vec();

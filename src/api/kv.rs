@@ -9,6 +9,7 @@ use super::core::Core;
 use super::status::ApiError;
 use super::validate;
 use crate::apply::ApplyResponse;
+use crate::auth::check::Need;
 use crate::mvcc;
 use crate::proto::etcdserverpb::kv_server::Kv;
 use crate::proto::etcdserverpb::{
@@ -43,10 +44,12 @@ pub async fn range(core: &Core, r: &RangeRequest) -> Result<RangeResponse, ApiEr
     if !r.serializable {
         core.read_barrier().await?;
     }
+    let who = core.authorize(Need::Range { key: &r.key, range_end: &r.range_end }).await?;
     let mut resp = {
         let store = core.state.mvcc.read();
         mvcc::range(&*store, r)?
     };
+    core.auth_unchanged(&who)?;
     core.fill(&mut resp.header);
     Ok(resp)
 }
@@ -58,6 +61,7 @@ pub async fn range(core: &Core, r: &RangeRequest) -> Result<RangeResponse, ApiEr
 pub async fn put(core: &Core, p: PutRequest) -> Result<PutResponse, ApiError> {
     validate::put(&p)?;
     core.check_quota(p.key.len() + p.value.len()).await?;
+    core.authorize(Need::Put(&p)).await?;
     match core.propose(Op::Put(p)).await? {
         ApplyResponse::Put(mut r) => {
             core.fill(&mut r.header);
@@ -76,6 +80,7 @@ pub async fn delete_range(
     d: DeleteRangeRequest,
 ) -> Result<DeleteRangeResponse, ApiError> {
     validate::delete_range(&d)?;
+    core.authorize(Need::Delete(&d)).await?;
     match core.propose(Op::DeleteRange(d)).await? {
         ApplyResponse::DeleteRange(mut r) => {
             core.fill(&mut r.header);
@@ -98,14 +103,17 @@ pub async fn txn(core: &Core, t: TxnRequest) -> Result<TxnResponse, ApiError> {
         if !serializable {
             core.read_barrier().await?;
         }
+        let who = core.authorize(Need::Txn(&t)).await?;
         let mut resp = {
             let store = core.state.mvcc.read();
             mvcc::run_read_only_txn(&store, &t)?
         };
+        core.auth_unchanged(&who)?;
         core.fill(&mut resp.header);
         return Ok(resp);
     }
     core.check_quota(prost::Message::encoded_len(&t)).await?;
+    core.authorize(Need::Txn(&t)).await?;
     match core.propose(Op::Txn(t)).await? {
         ApplyResponse::Txn(mut r) => {
             core.fill(&mut r.header);
@@ -150,6 +158,8 @@ impl Kv for KvService {
         &self,
         request: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
+        // kvd keeps compaction to the root role (etcd 3.4 checks no permission for it).
+        self.core.authorize(Need::Admin).await?;
         match self
             .core
             .propose(Op::Compaction(request.into_inner()))

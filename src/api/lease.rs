@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
-use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, instrument};
@@ -45,9 +44,10 @@ pub async fn grant(core: &Core, mut g: LeaseGrantRequest) -> Result<LeaseGrantRe
     }
     core.check_quota(16).await?;
     if g.id == 0 {
+        // etcd's IDs: the member's request ID generator, so leases granted later sort later.
         g.id = loop {
-            let id = rand::thread_rng().gen_range(1..i64::MAX);
-            if !core.state.lessor.lock().exists(id) {
+            let id = i64::try_from(core.next_id() & (i64::MAX as u64)).unwrap_or(1);
+            if id != 0 && !core.state.lessor.lock().exists(id) {
                 break id;
             }
         };
@@ -66,6 +66,7 @@ pub async fn grant(core: &Core, mut g: LeaseGrantRequest) -> Result<LeaseGrantRe
 /// # Errors
 /// Lease not found, proposal errors.
 pub async fn revoke(core: &Core, r: LeaseRevokeRequest) -> Result<LeaseRevokeResponse, ApiError> {
+    core.authorize(crate::auth::check::Need::LeaseRevoke(r.id)).await?;
     match core.propose(Op::LeaseRevoke(r)).await? {
         ApplyResponse::LeaseRevoke(mut r) => {
             core.fill(&mut r.header);

@@ -7,9 +7,11 @@ use futures::Stream;
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
+use super::auth::raw_status;
 use super::core::{Core, ETCD_VERSION};
 use super::status::ApiError;
 use crate::apply::ApplyResponse;
+use crate::auth::check::Need;
 use crate::proto::etcdserverpb::maintenance_server::Maintenance;
 use crate::proto::etcdserverpb::{
     alarm_request::AlarmAction, AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse,
@@ -85,6 +87,8 @@ impl Maintenance for MaintenanceService {
                 alarms,
             }));
         }
+        // kvd keeps raising and clearing alarms to the root role (etcd 3.4 checks nothing).
+        self.core.authorize(Need::Admin).await?;
         match self.core.propose(Op::Alarm(r)).await? {
             ApplyResponse::Alarm(mut resp) => {
                 resp.header = None;
@@ -105,6 +109,7 @@ impl Maintenance for MaintenanceService {
         &self,
         _request: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
+        self.core.check_auth(Need::Admin).await.map_err(raw_status)?;
         // sled reclaims space itself; defragment makes everything durable and answers as etcd.
         self.core.engine.flush().map_err(|e| {
             tracing::error!(error = %e, "defragment: flush failed");
@@ -115,6 +120,7 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn hash(&self, _request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        self.core.check_auth(Need::Admin).await.map_err(raw_status)?;
         let hash = self.core.engine.state_checksum().map_err(|e| {
             tracing::error!(error = %e, "hash: storage failure");
             Status::from(ApiError::Corrupt)
@@ -129,6 +135,7 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
+        self.core.check_auth(Need::Admin).await.map_err(raw_status)?;
         let (hash, compact_revision, rev) = {
             let store = self.core.state.mvcc.read();
             let rev = store
@@ -155,6 +162,7 @@ impl Maintenance for MaintenanceService {
         &self,
         _request: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
+        self.core.check_auth(Need::Admin).await.map_err(raw_status)?;
         let (_, image) =
             crate::snapshot::image(&self.core.state, &self.core.engine).map_err(|e| {
                 tracing::error!(error = %e, "snapshot: cannot read state");
@@ -182,6 +190,8 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
+        // kvd keeps leader transfer to the root role, like the other maintenance calls.
+        self.core.check_auth(Need::Admin).await.map_err(raw_status)?;
         let target = request.get_ref().target_id;
         let raft = self.core.raft.status();
         if raft.leader != self.core.member_id {

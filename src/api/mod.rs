@@ -1,6 +1,7 @@
 //! The etcd v3 gRPC services. tonic types stop here: below this module everything is kvd's own.
 //! [`status`] holds the one mapping of kvd errors to etcd's gRPC status codes and messages.
 
+pub mod auth;
 pub mod cluster;
 pub mod core;
 pub mod kv;

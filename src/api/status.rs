@@ -297,6 +297,7 @@ impl From<ApplyError> for ApiError {
             ApplyError::Lease(l) => l.into(),
             ApplyError::Malformed => ApiError::Corrupt,
             ApplyError::MemberNotFound => ApiError::MemberNotFound,
+            ApplyError::Auth(a) => a.into(),
         }
     }
 }

@@ -274,13 +274,14 @@ impl Election for ElectionService {
         let (out, out_rx) = mpsc::channel(16);
         let core = self.core.clone();
         let prefix = prefix_of(&request.into_inner().name);
-        tokio::spawn(async move {
-            // The task ends as soon as the client is gone, dropping (and so cancelling) its watch.
+        // The task reads as the caller, and ends as soon as the client is gone, dropping (and so
+        // cancelling) its watch.
+        tokio::spawn(crate::auth::credentials::inherit(async move {
             tokio::select! {
                 () = observe(&core, prefix, &out) => {}
                 () = out.closed() => {}
             }
-        });
+        }));
         Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))
     }
 

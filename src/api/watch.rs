@@ -60,6 +60,9 @@ impl StreamTask {
     async fn on_request(&mut self, req: WatchRequest) -> bool {
         match req.request_union {
             Some(RequestUnion::CreateRequest(c)) => {
+                if let Some(refusal) = super::auth::watch_refusal(&self.core, &c).await {
+                    return self.send(refusal).await;
+                }
                 let mut id = c.watch_id;
                 if id == 0 {
                     while self.watchers.contains_key(&self.next_watch_id) {
@@ -281,7 +284,8 @@ impl Watch for WatchService {
             watchers: std::collections::HashMap::new(),
             next_watch_id: 0,
         };
-        tokio::spawn(task.run(request.into_inner(), events_rx));
+        // The stream task checks each watch as the caller.
+        tokio::spawn(crate::auth::credentials::inherit(task.run(request.into_inner(), events_rx)));
         Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))
     }
 }

@@ -3,6 +3,7 @@
 //! applied index. Then it hands events to the watch hub and results to the waiting proposer.
 
 mod alarms;
+mod auth;
 mod waiters;
 
 pub use alarms::Alarms;
@@ -47,6 +48,9 @@ pub enum ApplyError {
     /// No member with that ID.
     #[error("member not found")]
     MemberNotFound,
+    /// Refused by the auth store.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 /// The kind of an MVCC refusal.
@@ -88,6 +92,10 @@ pub struct SharedState {
     pub waiters: Arc<Waiters>,
     /// Watchers.
     pub hub: Arc<WatchHub>,
+    /// Users, roles and the auth flag.
+    pub auth: Arc<RwLock<crate::auth::AuthStore>>,
+    /// Auth settings and tokens of this member (kept when a snapshot is installed).
+    pub tokens: Arc<crate::auth::Tokens>,
 }
 
 impl SharedState {
@@ -100,6 +108,7 @@ impl SharedState {
         let lessor = load_lessor(engine, &store, min_lease_ttl)?;
         let membership = Membership::load(engine)?;
         let alarms = Alarms::load(engine)?;
+        let auth = crate::auth::AuthStore::load(engine)?;
         let mvcc = Arc::new(RwLock::new(store));
         let hub = WatchHub::new(mvcc.clone());
         Ok(Self {
@@ -109,6 +118,8 @@ impl SharedState {
             alarms: Arc::new(RwLock::new(alarms)),
             waiters: Arc::new(Waiters::default()),
             hub,
+            auth: Arc::new(RwLock::new(auth)),
+            tokens: Arc::new(crate::auth::Tokens::default()),
         })
     }
 
@@ -139,6 +150,7 @@ impl SharedState {
         *self.lessor.lock() = lessor;
         *self.membership.write() = Membership::load(engine)?;
         *self.alarms.write() = Alarms::load(engine)?;
+        *self.auth.write() = crate::auth::AuthStore::load(engine)?;
         self.hub.resync_all();
         Ok(())
     }
@@ -219,11 +231,16 @@ impl Applier {
         batch: &mut StateBatch,
         events: &mut Vec<(i64, Vec<Event>)>,
         cmd: Command,
+        index: u64,
     ) -> Result<ApplyResult, StorageError> {
         let Some(op) = cmd.op else {
             return Ok(Ok(ApplyResponse::Empty));
         };
+        if let Some(refused) = auth::refusal(&self.state, cmd.auth.as_ref(), &op) {
+            return Ok(Err(refused));
+        }
         let outcome = match op {
+            op if auth::is_auth_command(&op) => auth::apply(&self.state, op, index, batch),
             Op::Put(p) => {
                 if p.lease != 0 && !p.ignore_lease && !self.state.lessor.lock().exists(p.lease) {
                     return Ok(Err(ApplyError::Mvcc(
@@ -488,7 +505,7 @@ impl StateMachine for Applier {
                         Ok(cmd) => {
                             let id = cmd.id;
                             let result =
-                                self.apply_command(&mut mvcc, &mut batch, &mut events, cmd)?;
+                                self.apply_command(&mut mvcc, &mut batch, &mut events, cmd, index)?;
                             if id != 0 {
                                 results.push((id, result));
                             }

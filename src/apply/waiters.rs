@@ -30,6 +30,8 @@ pub enum ApplyResponse {
     Alarm(AlarmResponse),
     /// A membership change: the member list after it.
     Members(Vec<crate::proto::etcdserverpb::Member>),
+    /// Authenticate: the simple token assigned.
+    AuthToken(String),
     /// Nothing to report.
     Empty,
 }

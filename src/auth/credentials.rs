@@ -2,8 +2,8 @@
 //!
 //! The client port's router runs every gRPC call and every gateway call inside
 //! [`with_credentials`], which records the request's `token` header (what etcd clients send;
-//! the gateway's `Authorization` header is accepted too, as etcd does) and the [`CertIdentity`]
-//! the TLS layer attached to the request, in a task-local. The API reads them with
+//! the gateway's `Authorization` header is accepted too, as etcd does) and the Common Name of
+//! the client certificate the TLS layer verified, in a task-local. The API reads them with
 //! [`current_credentials`] when a check needs them, so every handler and everything it calls
 //! (the Lock and Election services call the KV functions) is checked as the same user.
 //!
@@ -16,9 +16,10 @@ tokio::task_local! {
     static CURRENT: Credentials;
 }
 
-/// The Common Name of a client certificate verified on the connection, inserted into each
-/// request's extensions by the TLS layer. With `--client-cert-auth` and auth enabled, a
-/// request without a token is made by the user of that name.
+/// The Common Name of a verified client certificate, as a request extension. With
+/// `--client-cert-auth` and auth enabled, a request without a token is made by the user of
+/// that name. The TLS layer attaches a [`crate::tls::PeerIdentity`] to each request, whose
+/// Common Name is used the same way; this type lets other front ends (and tests) do the same.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertIdentity(pub String);
 
@@ -39,7 +40,11 @@ impl Credentials {
             .find_map(|name| headers.get(*name))
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let common_name = extensions.get::<CertIdentity>().map(|c| c.0.clone());
+        let common_name = extensions.get::<CertIdentity>().map(|c| c.0.clone()).or_else(|| {
+            extensions
+                .get::<crate::tls::PeerIdentity>()
+                .and_then(|p| p.common_name.clone())
+        });
         Self { token, common_name }
     }
 }

@@ -141,6 +141,12 @@ impl LogStore {
         );
     }
 
+    /// [`LogStore::bootstrap`] with a configuration of these voters.
+    pub fn bootstrap_voters(&self, voters: &[u64], batch: &mut RaftBatch) {
+        let cs = ConfState { voters: voters.to_vec(), ..Default::default() };
+        self.bootstrap(&cs, batch);
+    }
+
     /// The current configuration.
     pub fn conf_state(&self) -> ConfState {
         self.inner.read().conf_state.clone()

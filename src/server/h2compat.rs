@@ -13,14 +13,18 @@
 //!   is made from the first bytes.
 //! - Frames other than header blocks (HEADERS + CONTINUATION) pass through untouched and, in the
 //!   common case, are never copied: the wrapper reads straight into the caller's buffer and
-//!   only walks the frame headers.
+//!   only walks the frame headers. Only the bytes that arrive in the same read after a header
+//!   block split across reads, or after a re-encoded block, are copied once more.
+//!   (PUSH_PROMISE, which a server refuses from a client, passes through undecoded.)
 //! - Until a block needs changing, every header block is forwarded byte for byte, so hyper's
 //!   HPACK decoder stays in step with the client's encoder.
 //! - From the first block that needs changing on, every header block of the connection is
 //!   re-encoded by this module's own HPACK encoder. The first re-encoded block starts with two
 //!   dynamic table size updates (0, then the table size the client last chose, 4096 by default)
 //!   that empty hyper's table, so from then on hyper's decoder follows this module's encoder.
-//!   Blocks larger than 16384 bytes are split into HEADERS + CONTINUATION frames.
+//!   Blocks larger than 16384 bytes are split into HEADERS + CONTINUATION frames. (This
+//!   relies on hyper's SETTINGS_MAX_FRAME_SIZE and SETTINGS_HEADER_TABLE_SIZE being at their
+//!   defaults, 16384 and 4096, which kvd does not change.)
 //! - A malformed frame stream is passed through unchanged (hyper reports the error). Once
 //!   blocks are being re-encoded that is no longer possible, so a block the wrapper cannot
 //!   decode is replaced by a deliberately invalid one (HPACK index 0): hyper then ends the
@@ -99,11 +103,6 @@ impl<S> AuthorityFix<S> {
             ready: 0,
             rewriter: None,
         }
-    }
-
-    /// The wrapped connection (for example to read a TLS peer certificate).
-    pub fn get_ref(&self) -> &S {
-        &self.inner
     }
 
     /// Stops examining bytes: everything held is handed on as it is, and later reads go
@@ -373,19 +372,8 @@ fn stream_id(header: &[u8]) -> u32 {
 
 /// A HEADERS frame whose block no HPACK decoder accepts (index 0), for the stream given.
 fn poison_frame(stream: u32) -> [u8; FRAME_HEADER_LEN + 1] {
-    let id = stream.to_be_bytes();
-    [
-        0,
-        0,
-        1,
-        HEADERS,
-        END_HEADERS,
-        id[0],
-        id[1],
-        id[2],
-        id[3],
-        0x80,
-    ]
+    let [a, b, c, d] = stream.to_be_bytes();
+    [0, 0, 1, HEADERS, END_HEADERS, a, b, c, d, 0x80]
 }
 
 /// What to do with a header block.

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+use crate::api::auth::AuthService;
 use crate::api::cluster::ClusterService;
 use crate::api::core::GRPC_OVERHEAD_BYTES;
 use crate::api::kv::KvService;
@@ -17,6 +18,7 @@ use crate::api::lease::LeaseService;
 use crate::api::maintenance::MaintenanceService;
 use crate::api::watch::WatchService;
 use crate::api::Core;
+use crate::proto::etcdserverpb::auth_server::AuthServer;
 use crate::proto::etcdserverpb::cluster_server::ClusterServer;
 use crate::proto::etcdserverpb::kv_server::KvServer;
 use crate::proto::etcdserverpb::lease_server::LeaseServer;
@@ -39,7 +41,8 @@ pub fn router(core: Arc<Core>, gateway: bool) -> axum::Router {
         MaintenanceServer::new(MaintenanceService::new(core.clone()))
             .max_decoding_message_size(max)
             .max_encoding_message_size(usize::MAX),
-    );
+    )
+    .add_service(AuthServer::new(AuthService::new(core.clone())).max_decoding_message_size(max));
     let grpc = crate::api::lock::add_services(grpc, core.clone(), max);
     let routes = grpc
         .prepare()
@@ -50,6 +53,8 @@ pub fn router(core: Arc<Core>, gateway: bool) -> axum::Router {
     } else {
         routes
     };
+    // gRPC and gateway calls are served as the user their token or certificate names.
+    let routes = routes.layer(axum::middleware::from_fn(crate::auth::with_credentials));
     routes.merge(crate::http::routes(core))
 }
 
@@ -106,7 +111,7 @@ async fn serve_connection<S>(
 {
     let service = TowerToHyperService::new(router);
     let builder = Builder::new(TokioExecutor::new());
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(super::h2compat::AuthorityFix::new(stream)), service);
     tokio::pin!(conn);
     tokio::select! {
         res = conn.as_mut() => {

@@ -1,6 +1,7 @@
 //! Wiring: opens storage, loads the state, starts raft and the background tasks, binds the client
 //! listeners and serves gRPC and HTTP on each; shuts everything down in order.
 
+mod h2compat;
 mod listener;
 mod peer;
 
@@ -64,6 +65,8 @@ pub struct Options {
     pub peer_dial_tls: Option<Arc<rustls::ClientConfig>>,
     /// Serve etcd's JSON gateway under `/v3/` on client listeners.
     pub enable_gateway: bool,
+    /// Auth token provider, token TTL, bcrypt cost and CN-based auth.
+    pub auth: crate::auth::AuthOptions,
 }
 
 /// One listen address and whether it speaks TLS.
@@ -88,28 +91,28 @@ pub enum AutoCompaction {
 #[derive(Debug, Error)]
 pub enum StartError {
     /// The data directory could not be created or opened.
-    #[error("cannot open data dir {path}: {source}")]
+    #[error("cannot open data dir {path}: {reason}")]
     DataDir {
         /// The directory.
         path: PathBuf,
         /// The reason.
-        source: StorageError,
+        reason: StorageError,
     },
     /// The data directory could not be created.
-    #[error("cannot create data dir {path}: {source}")]
+    #[error("cannot create data dir {path}: {reason}")]
     CreateDir {
         /// The directory.
         path: PathBuf,
         /// The reason.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// A listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {reason}")]
     Listen {
         /// The address.
         addr: SocketAddr,
         /// The reason.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// This member is not in the initial cluster.
     #[error("member {name} has no peer URL in --initial-cluster")]
@@ -174,7 +177,7 @@ fn group_initial_cluster(opts: &Options) -> Vec<(String, Vec<String>)> {
 fn storage_error(opts: &Options) -> impl Fn(StorageError) -> StartError + '_ {
     move |source| StartError::DataDir {
         path: opts.data_dir.clone(),
-        source,
+        reason: source,
     }
 }
 
@@ -218,6 +221,47 @@ fn bootstrap_new(
     crate::apply::write_applied_index(&mut batch, 1);
     engine.apply_state(batch).map_err(storage_error(opts))?;
     identity.save(engine).map_err(storage_error(opts))?;
+    Ok((identity, ids))
+}
+
+/// A data dir made by etcd (for example by `etcdctl snapshot restore`): kvd takes its keys,
+/// leases, users and members from `member/snap/db` and starts the cluster they describe.
+fn import_etcd_data_dir(engine: &Engine, db: &std::path::Path, opts: &Options) -> Result<(Identity, Vec<u64>), StartError> {
+    let invalid = |detail: String| StartError::DataDir {
+        path: opts.data_dir.clone(),
+        reason: StorageError::Corrupt { what: format!("etcd database {}", db.display()), detail },
+    };
+    let bytes = std::fs::read(db).map_err(|e| invalid(e.to_string()))?;
+    let bolt = crate::bbolt::Db::read(&bytes).map_err(|e| invalid(e.to_string()))?;
+    let backend = crate::etcd_snapshot::EtcdBackend::from_bolt(&bolt).map_err(|e| invalid(e.to_string()))?;
+    // etcd keeps a restored member's new membership in its WAL, not in the database: the
+    // members are the ones this member is started with, with etcd's IDs for them.
+    let members: Vec<Member> = group_initial_cluster(opts)
+        .into_iter()
+        .map(|(name, urls)| Member {
+            id: member_id(&urls, &opts.initial_cluster_token),
+            name,
+            peer_urls: urls,
+            client_urls: Vec::new(),
+            is_learner: false,
+        })
+        .collect();
+    let me = members
+        .iter()
+        .find(|m| m.name == opts.name)
+        .map(|m| m.id)
+        .ok_or_else(|| StartError::NotInCluster { name: opts.name.clone() })?;
+    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
+    let identity = Identity { member_id: me, cluster_id: cluster_id(&ids) };
+    crate::snapshot::import(engine, &backend, 1, identity.cluster_id, crate::snapshot::MembershipSource::Fresh(members))
+        .map_err(storage_error(opts))?;
+    identity.save(engine).map_err(storage_error(opts))?;
+    info!(
+        path = %db.display(),
+        revision = backend.revision(),
+        records = backend.kvs.len(),
+        "imported an etcd data dir"
+    );
     Ok((identity, ids))
 }
 
@@ -305,16 +349,27 @@ async fn join_existing(
 /// Data dir, listener or raft failures, each naming what to fix.
 pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     let db_dir = opts.data_dir.join("member").join("kvd");
+    let etcd_db = opts.data_dir.join("member").join("snap").join("db");
+    let migrate = !db_dir.exists() && etcd_db.is_file();
     std::fs::create_dir_all(&db_dir).map_err(|source| StartError::CreateDir {
         path: opts.data_dir.clone(),
-        source,
+        reason: source,
     })?;
     let engine = Engine::open(&db_dir).map_err(storage_error(&opts))?;
     let min_ttl = min_lease_ttl(opts.heartbeat, opts.election_timeout);
     let state = SharedState::load(&engine, min_ttl).map_err(storage_error(&opts))?;
+    state.tokens.configure(opts.auth.clone());
     let peer_tls = opts.peer_dial_tls.clone();
-    let (identity, voters) = match Identity::load(&engine).map_err(storage_error(&opts))? {
-        Some(identity) => {
+    let stored = if migrate {
+        let (identity, voters) = import_etcd_data_dir(&engine, &etcd_db, &opts)?;
+        state.reload_with(&engine, || Ok(())).map_err(storage_error(&opts))?;
+        Some((identity, voters))
+    } else {
+        Identity::load(&engine).map_err(storage_error(&opts))?.map(|i| (i, Vec::new()))
+    };
+    let (identity, voters) = match stored {
+        Some((identity, voters)) if !voters.is_empty() => (identity, voters),
+        Some((identity, _)) => {
             info!("restarting from the data dir; --initial-cluster flags are ignored");
             (identity, Vec::new())
         }
@@ -485,7 +540,7 @@ async fn bind(
         .await
         .map_err(|source| StartError::Listen {
             addr: listen.addr,
-            source,
+            reason: source,
         })?;
     let local = l.local_addr().unwrap_or(listen.addr);
     if tls.is_some() {

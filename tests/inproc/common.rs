@@ -44,6 +44,11 @@ pub fn options(dir: &std::path::Path) -> Options {
         peer_tls: None,
         peer_dial_tls: None,
         enable_gateway: true,
+        // bcrypt's cheapest cost keeps tests fast (kvd's default is etcd's 10).
+        auth: kvd::auth::AuthOptions {
+            bcrypt_cost: 4,
+            ..Default::default()
+        },
     }
 }
 

@@ -1,6 +1,7 @@
 //! In-process tests: a member started through `kvd::server::start`, driven by kvd's own
 //! generated gRPC clients.
 
+mod auth;
 mod common;
 mod gateway;
 mod kv;
