@@ -6,6 +6,7 @@ pub mod bbolt;
 pub mod cluster;
 pub mod compactor;
 pub mod config;
+pub mod crc32c;
 pub mod etcd_snapshot;
 pub mod gateway;
 pub mod http;

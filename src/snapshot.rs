@@ -70,7 +70,7 @@ pub fn export(state: &SharedState, engine: &Engine) -> Result<(u64, EtcdBackend)
             kv,
         })
         .collect();
-    let mark = (compact > 0).then_some(compact.max(0));
+    let mark = (compact >= 0).then_some(compact);
     Ok((
         consistent_index,
         EtcdBackend {

@@ -82,7 +82,8 @@ fn auth_status(e: AuthError) -> Status {
 /// bcrypt refused the cost.
 pub async fn hash_password(password: String, cost: u32) -> Result<String, Status> {
     let hashed = tokio::task::spawn_blocking(move || {
-        bcrypt::hash_with_result(password, cost).map(|h| h.format_for_version(bcrypt::Version::TwoA))
+        bcrypt::hash_with_result(password, cost)
+            .map(|h| h.format_for_version(bcrypt::Version::TwoA))
     })
     .await
     .map_err(|e| Status::internal(format!("kvd: password hashing task failed: {e}")))?;
@@ -105,14 +106,20 @@ impl Core {
     ///
     /// # Errors
     /// [`AuthError::InvalidToken`] for an unknown, expired or forged token.
-    pub async fn resolve_credentials(&self, credentials: &Credentials) -> Result<AuthInfo, AuthError> {
+    pub async fn resolve_credentials(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<AuthInfo, AuthError> {
         let tokens: &Tokens = &self.state.tokens;
         let options = tokens.options();
         let Some(token) = &credentials.token else {
             if options.client_cert_auth {
                 if let Some(cn) = &credentials.common_name {
                     let revision = self.state.auth.read().revision();
-                    return Ok(AuthInfo { user: cn.clone(), revision });
+                    return Ok(AuthInfo {
+                        user: cn.clone(),
+                        revision,
+                    });
                 }
             }
             return Ok(AuthInfo::anonymous());
@@ -123,7 +130,8 @@ impl Core {
                 let mut user = tokens.simple_user(token);
                 if user.is_none() {
                     // Issued by an entry this member may not have applied yet: catch up once.
-                    let applied = crate::apply::read_applied_index(&self.engine).unwrap_or(u64::MAX);
+                    let applied =
+                        crate::apply::read_applied_index(&self.engine).unwrap_or(u64::MAX);
                     if index > applied && self.read_barrier().await.is_ok() {
                         user = tokens.simple_user(token);
                     }
@@ -163,7 +171,11 @@ impl Core {
         if store.is_enabled() {
             let lessor = &self.state.lessor;
             let lease_keys = |id: i64| -> Vec<Vec<u8>> {
-                lessor.lock().get(id).map(|l| l.keys.iter().cloned().collect()).unwrap_or_default()
+                lessor
+                    .lock()
+                    .get(id)
+                    .map(|l| l.keys.iter().cloned().collect())
+                    .unwrap_or_default()
             };
             check(&store, &who, need, &lease_keys)?;
         }
@@ -201,7 +213,10 @@ impl Core {
             .caller()
             .await
             .map_err(ApiError::from)?
-            .map(|w| AuthHeader { user: w.user, revision: w.revision }))
+            .map(|w| AuthHeader {
+                user: w.user,
+                revision: w.revision,
+            }))
     }
 }
 
@@ -211,20 +226,30 @@ pub async fn watch_refusal(core: &Core, c: &WatchCreateRequest) -> Option<WatchR
     // etcd checks the request after its own normalisation: no key is "\0", and a range end of
     // "\0" becomes empty, so `--from-key` watches are checked on their first key only.
     let key: &[u8] = if c.key.is_empty() { b"\0" } else { &c.key };
-    let range_end: &[u8] = if c.range_end == [0] { b"" } else { &c.range_end };
-    let refused = core.check_auth(Need::Range { key, range_end }).await.err()?;
-    let reason = match refused {
-        AuthError::InvalidToken | AuthError::OldRevision | AuthError::UserEmpty => {
-            ApiError::from(refused)
-        }
-        _ => ApiError::PermissionDenied,
+    let range_end: &[u8] = if c.range_end == [0] {
+        b""
+    } else {
+        &c.range_end
     };
+    let refused = core
+        .check_auth(Need::Range { key, range_end })
+        .await
+        .err()?;
+    // etcd's reason is the text of its gRPC error value, code included; clients compare it to
+    // decide whether to authenticate again.
+    let (code, message) = match refused {
+        AuthError::InvalidToken => ("Unauthenticated", ApiError::InvalidAuthToken),
+        AuthError::OldRevision => ("InvalidArgument", ApiError::AuthOldRevision),
+        AuthError::UserEmpty => ("InvalidArgument", ApiError::UserEmpty),
+        _ => ("PermissionDenied", ApiError::PermissionDenied),
+    };
+    let message = message.code_and_message().1;
     Some(WatchResponse {
         header: core.header(0),
         watch_id: -1,
         created: true,
         canceled: true,
-        cancel_reason: reason.code_and_message().1.to_string(),
+        cancel_reason: format!("rpc error: code = {code} desc = {message}"),
         ..Default::default()
     })
 }
@@ -259,7 +284,9 @@ impl Auth for AuthService {
         request: Request<AuthEnableRequest>,
     ) -> Result<Response<AuthEnableResponse>, Status> {
         self.admin(Op::AuthEnable(request.into_inner())).await?;
-        Ok(Response::new(AuthEnableResponse { header: self.core.header(0) }))
+        Ok(Response::new(AuthEnableResponse {
+            header: self.core.header(0),
+        }))
     }
 
     #[instrument(skip_all)]
@@ -268,7 +295,9 @@ impl Auth for AuthService {
         request: Request<AuthDisableRequest>,
     ) -> Result<Response<AuthDisableResponse>, Status> {
         self.admin(Op::AuthDisable(request.into_inner())).await?;
-        Ok(Response::new(AuthDisableResponse { header: self.core.header(0) }))
+        Ok(Response::new(AuthDisableResponse {
+            header: self.core.header(0),
+        }))
     }
 
     #[instrument(skip_all)]
@@ -281,7 +310,11 @@ impl Auth for AuthService {
             let store = self.core.state.auth.read();
             (store.is_enabled(), store.revision())
         };
-        Ok(Response::new(AuthStatusResponse { header: self.core.header(0), enabled, auth_revision }))
+        Ok(Response::new(AuthStatusResponse {
+            header: self.core.header(0),
+            enabled,
+            auth_revision,
+        }))
     }
 
     #[instrument(skip_all)]
@@ -322,7 +355,10 @@ impl Auth for AuthService {
                 }
             };
             tracing::debug!(user = %name, "authenticated a user");
-            return Ok(Response::new(AuthenticateResponse { header: self.core.header(0), token }));
+            return Ok(Response::new(AuthenticateResponse {
+                header: self.core.header(0),
+                token,
+            }));
         }
         Err(ApiError::AuthOldRevision.into())
     }
@@ -347,7 +383,9 @@ impl Auth for AuthService {
             r.password = hash_password(password, self.bcrypt_cost()).await?;
         }
         self.admin(Op::UserAdd(r)).await?;
-        Ok(Response::new(AuthUserAddResponse { header: self.core.header(0) }))
+        Ok(Response::new(AuthUserAddResponse {
+            header: self.core.header(0),
+        }))
     }
 
     #[instrument(skip_all)]
@@ -368,9 +406,16 @@ impl Auth for AuthService {
                     }
                 }
             }
-            store.user(&r.name).ok_or(ApiError::UserNotFound)?.roles.clone()
+            store
+                .user(&r.name)
+                .ok_or(ApiError::UserNotFound)?
+                .roles
+                .clone()
         };
-        Ok(Response::new(AuthUserGetResponse { header: self.core.header(0), roles }))
+        Ok(Response::new(AuthUserGetResponse {
+            header: self.core.header(0),
+            roles,
+        }))
     }
 
     #[instrument(skip_all)]
@@ -381,7 +426,10 @@ impl Auth for AuthService {
         self.core.read_barrier().await?;
         self.core.authorize(Need::Admin).await?;
         let users = self.core.state.auth.read().user_names();
-        Ok(Response::new(AuthUserListResponse { header: self.core.header(0), users }))
+        Ok(Response::new(AuthUserListResponse {
+            header: self.core.header(0),
+            users,
+        }))
     }
 
     #[instrument(skip_all)]
@@ -390,7 +438,9 @@ impl Auth for AuthService {
         request: Request<AuthUserDeleteRequest>,
     ) -> Result<Response<AuthUserDeleteResponse>, Status> {
         self.admin(Op::UserDelete(request.into_inner())).await?;
-        Ok(Response::new(AuthUserDeleteResponse { header: self.core.header(0) }))
+        Ok(Response::new(AuthUserDeleteResponse {
+            header: self.core.header(0),
+        }))
     }
 
     #[instrument(skip_all)]
@@ -406,7 +456,9 @@ impl Auth for AuthService {
         let password = std::mem::take(&mut r.password);
         r.password = hash_password(password, self.bcrypt_cost()).await?;
         self.admin(Op::UserChangePassword(r)).await?;
-        Ok(Response::new(AuthUserChangePasswordResponse { header: self.core.header(0) }))
+        Ok(Response::new(AuthUserChangePasswordResponse {
+            header: self.core.header(0),
+        }))
     }
 
     #[instrument(skip_all)]
@@ -415,7 +467,9 @@ impl Auth for AuthService {
         request: Request<AuthUserGrantRoleRequest>,
     ) -> Result<Response<AuthUserGrantRoleResponse>, Status> {
         self.admin(Op::UserGrantRole(request.into_inner())).await?;
-        Ok(Response::new(AuthUserGrantRoleResponse { header: self.core.header(0) }))
+        Ok(Response::new(AuthUserGrantRoleResponse {
+            header: self.core.header(0),
+        }))
     }
 
     #[instrument(skip_all)]
@@ -424,7 +478,9 @@ impl Auth for AuthService {
         request: Request<AuthUserRevokeRoleRequest>,
     ) -> Result<Response<AuthUserRevokeRoleResponse>, Status> {
         self.admin(Op::UserRevokeRole(request.into_inner())).await?;
-        Ok(Response::new(AuthUserRevokeRoleResponse { header: self.core.header(0) }))
+        Ok(Response::new(AuthUserRevokeRoleResponse {
+            header: self.core.header(0),
+        }))
     }
 
     #[instrument(skip_all)]
@@ -433,7 +489,9 @@ impl Auth for AuthService {
         request: Request<AuthRoleAddRequest>,
     ) -> Result<Response<AuthRoleAddResponse>, Status> {
         self.admin(Op::RoleAdd(request.into_inner())).await?;
-        Ok(Response::new(AuthRoleAddResponse { header: self.core.header(0) }))
+        Ok(Response::new(AuthRoleAddResponse {
+            header: self.core.header(0),
+        }))
     }
 
     #[instrument(skip_all)]
@@ -454,9 +512,16 @@ impl Auth for AuthService {
                     }
                 }
             }
-            store.role(&r.role).ok_or(ApiError::RoleNotFound)?.key_permission.clone()
+            store
+                .role(&r.role)
+                .ok_or(ApiError::RoleNotFound)?
+                .key_permission
+                .clone()
         };
-        Ok(Response::new(AuthRoleGetResponse { header: self.core.header(0), perm }))
+        Ok(Response::new(AuthRoleGetResponse {
+            header: self.core.header(0),
+            perm,
+        }))
     }
 
     #[instrument(skip_all)]
@@ -467,7 +532,10 @@ impl Auth for AuthService {
         self.core.read_barrier().await?;
         self.core.authorize(Need::Admin).await?;
         let roles = self.core.state.auth.read().role_names();
-        Ok(Response::new(AuthRoleListResponse { header: self.core.header(0), roles }))
+        Ok(Response::new(AuthRoleListResponse {
+            header: self.core.header(0),
+            roles,
+        }))
     }
 
     #[instrument(skip_all)]
@@ -476,7 +544,9 @@ impl Auth for AuthService {
         request: Request<AuthRoleDeleteRequest>,
     ) -> Result<Response<AuthRoleDeleteResponse>, Status> {
         self.admin(Op::RoleDelete(request.into_inner())).await?;
-        Ok(Response::new(AuthRoleDeleteResponse { header: self.core.header(0) }))
+        Ok(Response::new(AuthRoleDeleteResponse {
+            header: self.core.header(0),
+        }))
     }
 
     #[instrument(skip_all)]
@@ -484,8 +554,11 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthRoleGrantPermissionRequest>,
     ) -> Result<Response<AuthRoleGrantPermissionResponse>, Status> {
-        self.admin(Op::RoleGrantPermission(request.into_inner())).await?;
-        Ok(Response::new(AuthRoleGrantPermissionResponse { header: self.core.header(0) }))
+        self.admin(Op::RoleGrantPermission(request.into_inner()))
+            .await?;
+        Ok(Response::new(AuthRoleGrantPermissionResponse {
+            header: self.core.header(0),
+        }))
     }
 
     #[instrument(skip_all)]
@@ -493,8 +566,11 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthRoleRevokePermissionRequest>,
     ) -> Result<Response<AuthRoleRevokePermissionResponse>, Status> {
-        self.admin(Op::RoleRevokePermission(request.into_inner())).await?;
-        Ok(Response::new(AuthRoleRevokePermissionResponse { header: self.core.header(0) }))
+        self.admin(Op::RoleRevokePermission(request.into_inner()))
+            .await?;
+        Ok(Response::new(AuthRoleRevokePermissionResponse {
+            header: self.core.header(0),
+        }))
     }
 }
 
@@ -506,22 +582,86 @@ mod tests {
     #[test]
     fn auth_errors_map_to_etcds_code_and_message() {
         let table = [
-            (AuthError::RootUserNotExist, Code::FailedPrecondition, "etcdserver: root user does not exist"),
-            (AuthError::RootRoleNotExist, Code::FailedPrecondition, "etcdserver: root user does not have root role"),
-            (AuthError::UserAlreadyExist, Code::FailedPrecondition, "etcdserver: user name already exists"),
-            (AuthError::UserEmpty, Code::InvalidArgument, "etcdserver: user name is empty"),
-            (AuthError::UserNotFound, Code::FailedPrecondition, "etcdserver: user name not found"),
-            (AuthError::RoleAlreadyExist, Code::FailedPrecondition, "etcdserver: role name already exists"),
-            (AuthError::RoleNotFound, Code::FailedPrecondition, "etcdserver: role name not found"),
-            (AuthError::RoleEmpty, Code::InvalidArgument, "etcdserver: role name is empty"),
-            (AuthError::AuthFailed, Code::InvalidArgument, "etcdserver: authentication failed, invalid user ID or password"),
-            (AuthError::PermissionDenied, Code::PermissionDenied, "etcdserver: permission denied"),
-            (AuthError::RoleNotGranted, Code::FailedPrecondition, "etcdserver: role is not granted to the user"),
-            (AuthError::PermissionNotGranted, Code::FailedPrecondition, "etcdserver: permission is not granted to the role"),
-            (AuthError::AuthNotEnabled, Code::FailedPrecondition, "etcdserver: authentication is not enabled"),
-            (AuthError::OldRevision, Code::InvalidArgument, "etcdserver: revision of auth store is old"),
-            (AuthError::InvalidToken, Code::Unauthenticated, "etcdserver: invalid auth token"),
-            (AuthError::InvalidAuthMgmt, Code::InvalidArgument, "etcdserver: invalid auth management"),
+            (
+                AuthError::RootUserNotExist,
+                Code::FailedPrecondition,
+                "etcdserver: root user does not exist",
+            ),
+            (
+                AuthError::RootRoleNotExist,
+                Code::FailedPrecondition,
+                "etcdserver: root user does not have root role",
+            ),
+            (
+                AuthError::UserAlreadyExist,
+                Code::FailedPrecondition,
+                "etcdserver: user name already exists",
+            ),
+            (
+                AuthError::UserEmpty,
+                Code::InvalidArgument,
+                "etcdserver: user name is empty",
+            ),
+            (
+                AuthError::UserNotFound,
+                Code::FailedPrecondition,
+                "etcdserver: user name not found",
+            ),
+            (
+                AuthError::RoleAlreadyExist,
+                Code::FailedPrecondition,
+                "etcdserver: role name already exists",
+            ),
+            (
+                AuthError::RoleNotFound,
+                Code::FailedPrecondition,
+                "etcdserver: role name not found",
+            ),
+            (
+                AuthError::RoleEmpty,
+                Code::InvalidArgument,
+                "etcdserver: role name is empty",
+            ),
+            (
+                AuthError::AuthFailed,
+                Code::InvalidArgument,
+                "etcdserver: authentication failed, invalid user ID or password",
+            ),
+            (
+                AuthError::PermissionDenied,
+                Code::PermissionDenied,
+                "etcdserver: permission denied",
+            ),
+            (
+                AuthError::RoleNotGranted,
+                Code::FailedPrecondition,
+                "etcdserver: role is not granted to the user",
+            ),
+            (
+                AuthError::PermissionNotGranted,
+                Code::FailedPrecondition,
+                "etcdserver: permission is not granted to the role",
+            ),
+            (
+                AuthError::AuthNotEnabled,
+                Code::FailedPrecondition,
+                "etcdserver: authentication is not enabled",
+            ),
+            (
+                AuthError::OldRevision,
+                Code::InvalidArgument,
+                "etcdserver: revision of auth store is old",
+            ),
+            (
+                AuthError::InvalidToken,
+                Code::Unauthenticated,
+                "etcdserver: invalid auth token",
+            ),
+            (
+                AuthError::InvalidAuthMgmt,
+                Code::InvalidArgument,
+                "etcdserver: invalid auth management",
+            ),
             (
                 AuthError::NoPasswordUser,
                 Code::Unknown,
@@ -533,7 +673,10 @@ mod tests {
             assert_eq!((status.code(), status.message()), (code, msg), "{err:?}");
         }
         let raw = raw_status(AuthError::PermissionDenied);
-        assert_eq!((raw.code(), raw.message()), (Code::Unknown, "auth: permission denied"));
+        assert_eq!(
+            (raw.code(), raw.message()),
+            (Code::Unknown, "auth: permission denied")
+        );
     }
 
     #[tokio::test]

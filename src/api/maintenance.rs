@@ -82,10 +82,8 @@ impl Maintenance for MaintenanceService {
         let r = request.into_inner();
         if AlarmAction::try_from(r.action).unwrap_or(AlarmAction::Get) == AlarmAction::Get {
             let alarms = self.core.state.alarms.read().list();
-            return Ok(Response::new(AlarmResponse {
-                header: self.core.header(0),
-                alarms,
-            }));
+            // etcd answers alarm requests without a header.
+            return Ok(Response::new(AlarmResponse { header: None, alarms }));
         }
         // kvd keeps raising and clearing alarms to the root role (etcd 3.4 checks nothing).
         self.core.authorize(Need::Admin).await?;
@@ -136,21 +134,16 @@ impl Maintenance for MaintenanceService {
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
         self.core.check_auth(Need::Admin).await.map_err(raw_status)?;
-        let (hash, compact_revision, rev) = {
+        let (hash, compact_revision) = {
             let store = self.core.state.mvcc.read();
             let rev = store
                 .check_rev(request.get_ref().revision)
                 .map_err(ApiError::from)?;
-            // etcd reports -1 when nothing was ever compacted.
-            let compact = if store.compact_rev() == 0 {
-                -1
-            } else {
-                store.compact_rev()
-            };
-            (store.hash_kv(rev).map_err(ApiError::from)?, compact, rev)
+            (store.hash_kv(rev).map_err(ApiError::from)?, store.compact_rev())
         };
+        // The header carries the current revision, as etcd's does.
         Ok(Response::new(HashKvResponse {
-            header: self.core.header(rev),
+            header: self.core.header(0),
             hash,
             compact_revision,
         }))

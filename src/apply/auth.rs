@@ -11,7 +11,11 @@ use crate::storage::StateBatch;
 
 /// The refusal of a client command the auth store does not allow (as etcd checks it when
 /// applying), or `None`.
-pub(super) fn refusal(state: &SharedState, header: Option<&AuthHeader>, op: &Op) -> Option<ApplyError> {
+pub(super) fn refusal(
+    state: &SharedState,
+    header: Option<&AuthHeader>,
+    op: &Op,
+) -> Option<ApplyError> {
     let header = header?;
     let store = state.auth.read();
     if !store.is_enabled() {
@@ -19,9 +23,15 @@ pub(super) fn refusal(state: &SharedState, header: Option<&AuthHeader>, op: &Op)
     }
     let lessor = &state.lessor;
     let lease_keys = |id: i64| -> Vec<Vec<u8>> {
-        lessor.lock().get(id).map(|l| l.keys.iter().cloned().collect()).unwrap_or_default()
+        lessor
+            .lock()
+            .get(id)
+            .map(|l| l.keys.iter().cloned().collect())
+            .unwrap_or_default()
     };
-    check_command(&store, Some(header), op, &lease_keys).err().map(ApplyError::Auth)
+    check_command(&store, Some(header), op, &lease_keys)
+        .err()
+        .map(ApplyError::Auth)
 }
 
 /// True for the commands [`apply`] handles.
@@ -45,7 +55,12 @@ pub(super) fn is_auth_command(op: &Op) -> bool {
 
 /// Applies an auth command at raft index `index`. Passwords in `UserAdd` and
 /// `UserChangePassword` are bcrypt hashes already.
-pub(super) fn apply(state: &SharedState, op: Op, index: u64, batch: &mut StateBatch) -> ApplyResult {
+pub(super) fn apply(
+    state: &SharedState,
+    op: Op,
+    index: u64,
+    batch: &mut StateBatch,
+) -> ApplyResult {
     let mut store = state.auth.write();
     let outcome = match op {
         Op::AuthEnable(_) => {
@@ -86,13 +101,17 @@ pub(super) fn apply(state: &SharedState, op: Op, index: u64, batch: &mut StateBa
                 return Err(ApplyError::Auth(crate::auth::AuthError::OldRevision));
             }
             return match store.may_authenticate(&a.name) {
-                Ok(()) => Ok(ApplyResponse::AuthToken(
-                    state.tokens.assign_simple(&a.token_prefix, index, &a.name),
-                )),
+                Ok(()) => Ok(ApplyResponse::AuthToken(state.tokens.assign_simple(
+                    &a.token_prefix,
+                    index,
+                    &a.name,
+                ))),
                 Err(e) => Err(ApplyError::Auth(e)),
             };
         }
         _ => return Ok(ApplyResponse::Empty),
     };
-    outcome.map(|()| ApplyResponse::Empty).map_err(ApplyError::Auth)
+    outcome
+        .map(|()| ApplyResponse::Empty)
+        .map_err(ApplyError::Auth)
 }

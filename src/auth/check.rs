@@ -83,7 +83,11 @@ fn check_put(
     Ok(())
 }
 
-fn check_delete(store: &AuthStore, who: &AuthInfo, d: &DeleteRangeRequest) -> Result<(), AuthError> {
+fn check_delete(
+    store: &AuthStore,
+    who: &AuthInfo,
+    d: &DeleteRangeRequest,
+) -> Result<(), AuthError> {
     if d.prev_kv {
         store.check_key_op(who, &d.key, &d.range_end, Access::Read)?;
     }
@@ -163,7 +167,10 @@ pub fn check_command(
     let (Some(header), Some(need)) = (header, command_need(op)) else {
         return Ok(());
     };
-    let who = AuthInfo { user: header.user.clone(), revision: header.revision };
+    let who = AuthInfo {
+        user: header.user.clone(),
+        revision: header.revision,
+    };
     check(store, &who, need, lease_keys)
 }
 
@@ -197,7 +204,10 @@ mod tests {
     }
 
     fn alice(s: &AuthStore) -> AuthInfo {
-        AuthInfo { user: "alice".into(), revision: s.revision() }
+        AuthInfo {
+            user: "alice".into(),
+            revision: s.revision(),
+        }
     }
 
     fn no_leases(_: i64) -> Vec<Vec<u8>> {
@@ -205,11 +215,16 @@ mod tests {
     }
 
     fn put(key: &str) -> PutRequest {
-        PutRequest { key: key.as_bytes().to_vec(), ..Default::default() }
+        PutRequest {
+            key: key.as_bytes().to_vec(),
+            ..Default::default()
+        }
     }
 
     fn op_put(key: &str) -> RequestOp {
-        RequestOp { request: Some(request_op::Request::RequestPut(put(key))) }
+        RequestOp {
+            request: Some(request_op::Request::RequestPut(put(key))),
+        }
     }
 
     #[test]
@@ -224,7 +239,10 @@ mod tests {
         let mut p = put("/app/x");
         p.lease = 5;
         let lease_keys = |_: i64| vec![b"/ro/held".to_vec()];
-        assert_eq!(check(&s, &a, Need::Put(&p), &lease_keys), Err(AuthError::PermissionDenied));
+        assert_eq!(
+            check(&s, &a, Need::Put(&p), &lease_keys),
+            Err(AuthError::PermissionDenied)
+        );
         assert_eq!(
             check(&s, &a, Need::LeaseRevoke(5), &lease_keys),
             Err(AuthError::PermissionDenied)
@@ -237,7 +255,10 @@ mod tests {
         let s = store();
         let a = alice(&s);
         let mut t = TxnRequest {
-            compare: vec![Compare { key: b"/app/c".to_vec(), ..Default::default() }],
+            compare: vec![Compare {
+                key: b"/app/c".to_vec(),
+                ..Default::default()
+            }],
             success: vec![op_put("/app/s")],
             failure: vec![RequestOp {
                 request: Some(request_op::Request::RequestRange(RangeRequest {
@@ -248,12 +269,26 @@ mod tests {
             }],
         };
         check(&s, &a, Need::Txn(&t), &no_leases).expect("allowed");
-        t.compare.push(Compare { key: b"/secret".to_vec(), ..Default::default() });
-        assert_eq!(check(&s, &a, Need::Txn(&t), &no_leases), Err(AuthError::PermissionDenied));
+        t.compare.push(Compare {
+            key: b"/secret".to_vec(),
+            ..Default::default()
+        });
+        assert_eq!(
+            check(&s, &a, Need::Txn(&t), &no_leases),
+            Err(AuthError::PermissionDenied)
+        );
         t.compare.pop();
-        let nested = TxnRequest { failure: vec![op_put("/ro/x")], ..Default::default() };
-        t.success.push(RequestOp { request: Some(request_op::Request::RequestTxn(nested)) });
-        assert_eq!(check(&s, &a, Need::Txn(&t), &no_leases), Err(AuthError::PermissionDenied));
+        let nested = TxnRequest {
+            failure: vec![op_put("/ro/x")],
+            ..Default::default()
+        };
+        t.success.push(RequestOp {
+            request: Some(request_op::Request::RequestTxn(nested)),
+        });
+        assert_eq!(
+            check(&s, &a, Need::Txn(&t), &no_leases),
+            Err(AuthError::PermissionDenied)
+        );
     }
 
     #[test]
@@ -262,10 +297,22 @@ mod tests {
         let op = Op::Put(put("/secret"));
         check_command(&s, None, &op, &no_leases).expect("kvd's own command");
         let anonymous = AuthHeader::default();
-        assert_eq!(check_command(&s, Some(&anonymous), &op, &no_leases), Err(AuthError::UserEmpty));
-        let stale = AuthHeader { user: "root".into(), revision: s.revision() - 1 };
-        assert_eq!(check_command(&s, Some(&stale), &op, &no_leases), Err(AuthError::OldRevision));
-        let alice = AuthHeader { user: "alice".into(), revision: s.revision() };
+        assert_eq!(
+            check_command(&s, Some(&anonymous), &op, &no_leases),
+            Err(AuthError::UserEmpty)
+        );
+        let stale = AuthHeader {
+            user: "root".into(),
+            revision: s.revision() - 1,
+        };
+        assert_eq!(
+            check_command(&s, Some(&stale), &op, &no_leases),
+            Err(AuthError::OldRevision)
+        );
+        let alice = AuthHeader {
+            user: "alice".into(),
+            revision: s.revision(),
+        };
         let add = Op::RoleAdd(Default::default());
         assert_eq!(
             check_command(&s, Some(&alice), &add, &no_leases),

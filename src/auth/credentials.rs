@@ -40,11 +40,14 @@ impl Credentials {
             .find_map(|name| headers.get(*name))
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let common_name = extensions.get::<CertIdentity>().map(|c| c.0.clone()).or_else(|| {
-            extensions
-                .get::<crate::tls::PeerIdentity>()
-                .and_then(|p| p.common_name.clone())
-        });
+        let common_name = extensions
+            .get::<CertIdentity>()
+            .map(|c| c.0.clone())
+            .or_else(|| {
+                extensions
+                    .get::<crate::tls::PeerIdentity>()
+                    .and_then(|p| p.common_name.clone())
+            });
         Self { token, common_name }
     }
 }
@@ -102,9 +105,14 @@ mod tests {
     #[tokio::test]
     async fn scopes_carry_credentials_into_inherited_tasks() {
         assert_eq!(current_credentials(), None);
-        let c = Credentials { token: Some("t".into()), common_name: None };
+        let c = Credentials {
+            token: Some("t".into()),
+            common_name: None,
+        };
         let seen = scoped(c.clone(), async {
-            tokio::spawn(inherit(async { current_credentials() })).await.expect("join")
+            tokio::spawn(inherit(async { current_credentials() }))
+                .await
+                .expect("join")
         })
         .await;
         assert_eq!(seen, Some(c));

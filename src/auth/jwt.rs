@@ -100,18 +100,66 @@ struct Method {
 }
 
 const METHODS: &[Method] = &[
-    Method { name: "HS256", family: Family::Hmac, hash: Hash::Sha256 },
-    Method { name: "HS384", family: Family::Hmac, hash: Hash::Sha384 },
-    Method { name: "HS512", family: Family::Hmac, hash: Hash::Sha512 },
-    Method { name: "RS256", family: Family::Rsa, hash: Hash::Sha256 },
-    Method { name: "RS384", family: Family::Rsa, hash: Hash::Sha384 },
-    Method { name: "RS512", family: Family::Rsa, hash: Hash::Sha512 },
-    Method { name: "PS256", family: Family::RsaPss, hash: Hash::Sha256 },
-    Method { name: "PS384", family: Family::RsaPss, hash: Hash::Sha384 },
-    Method { name: "PS512", family: Family::RsaPss, hash: Hash::Sha512 },
-    Method { name: "ES256", family: Family::Ecdsa, hash: Hash::Sha256 },
-    Method { name: "ES384", family: Family::Ecdsa, hash: Hash::Sha384 },
-    Method { name: "EdDSA", family: Family::EdDsa, hash: Hash::Sha512 },
+    Method {
+        name: "HS256",
+        family: Family::Hmac,
+        hash: Hash::Sha256,
+    },
+    Method {
+        name: "HS384",
+        family: Family::Hmac,
+        hash: Hash::Sha384,
+    },
+    Method {
+        name: "HS512",
+        family: Family::Hmac,
+        hash: Hash::Sha512,
+    },
+    Method {
+        name: "RS256",
+        family: Family::Rsa,
+        hash: Hash::Sha256,
+    },
+    Method {
+        name: "RS384",
+        family: Family::Rsa,
+        hash: Hash::Sha384,
+    },
+    Method {
+        name: "RS512",
+        family: Family::Rsa,
+        hash: Hash::Sha512,
+    },
+    Method {
+        name: "PS256",
+        family: Family::RsaPss,
+        hash: Hash::Sha256,
+    },
+    Method {
+        name: "PS384",
+        family: Family::RsaPss,
+        hash: Hash::Sha384,
+    },
+    Method {
+        name: "PS512",
+        family: Family::RsaPss,
+        hash: Hash::Sha512,
+    },
+    Method {
+        name: "ES256",
+        family: Family::Ecdsa,
+        hash: Hash::Sha256,
+    },
+    Method {
+        name: "ES384",
+        family: Family::Ecdsa,
+        hash: Hash::Sha384,
+    },
+    Method {
+        name: "EdDSA",
+        family: Family::EdDsa,
+        hash: Hash::Sha512,
+    },
 ];
 
 impl Method {
@@ -167,11 +215,17 @@ impl std::fmt::Debug for JwtKeys {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, JwtError> {
-    std::fs::read(path).map_err(|source| JwtError::Read { path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| JwtError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn key_error(path: &Path, detail: impl Into<String>) -> JwtError {
-    JwtError::Key { path: path.to_path_buf(), detail: detail.into() }
+    JwtError::Key {
+        path: path.to_path_buf(),
+        detail: detail.into(),
+    }
 }
 
 /// The subjectPublicKey bits of a DER SubjectPublicKeyInfo.
@@ -214,7 +268,9 @@ fn parse_go_duration(s: &str) -> Option<Duration> {
         let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let value: f64 = rest[..num_len].parse().ok()?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -232,12 +288,23 @@ fn parse_go_duration(s: &str) -> Option<Duration> {
 
 fn hmac(hash: Hash, key: &[u8], message: &[u8]) -> Vec<u8> {
     fn run<D: Digest>(block: usize, key: &[u8], message: &[u8]) -> Vec<u8> {
-        let mut k = if key.len() > block { D::digest(key).to_vec() } else { key.to_vec() };
+        let mut k = if key.len() > block {
+            D::digest(key).to_vec()
+        } else {
+            key.to_vec()
+        };
         k.resize(block, 0);
         let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
         let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-        let inner = D::new().chain_update(&ipad).chain_update(message).finalize();
-        D::new().chain_update(&opad).chain_update(inner).finalize().to_vec()
+        let inner = D::new()
+            .chain_update(&ipad)
+            .chain_update(message)
+            .finalize();
+        D::new()
+            .chain_update(&opad)
+            .chain_update(inner)
+            .finalize()
+            .to_vec()
     }
     match hash {
         Hash::Sha256 => run::<Sha256>(64, key, message),
@@ -405,12 +472,16 @@ impl JwtKeys {
         let signature = match &self.keys {
             Keys::Hmac(key) => hmac(self.method.hash, key, input.as_bytes()),
             Keys::Asymmetric { signer: None, .. } => return Err(JwtError::VerifyOnly),
-            Keys::Asymmetric { signer: Some(key), .. } => {
+            Keys::Asymmetric {
+                signer: Some(key), ..
+            } => {
                 let scheme = self.method.scheme().ok_or(JwtError::VerifyOnly)?;
                 let signer = key
                     .choose_scheme(&[scheme])
                     .ok_or_else(|| JwtError::Sign(format!("the key cannot sign {scheme:?}")))?;
-                let sig = signer.sign(input.as_bytes()).map_err(|e| JwtError::Sign(e.to_string()))?;
+                let sig = signer
+                    .sign(input.as_bytes())
+                    .map_err(|e| JwtError::Sign(e.to_string()))?;
                 if self.method.family == Family::Ecdsa {
                     ecdsa_der_to_fixed(&sig, self.method.ecdsa_scalar_len())
                         .ok_or_else(|| JwtError::Sign("malformed ECDSA signature".into()))?
@@ -431,7 +502,8 @@ impl JwtKeys {
         if parts.next().is_some() {
             return None;
         }
-        let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
         if header.get("alg")?.as_str()? != self.method.name {
             return None;
         }
@@ -440,7 +512,8 @@ impl JwtKeys {
         if !self.signature_valid(input, &signature) {
             return None;
         }
-        let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).ok()?).ok()?;
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).ok()?).ok()?;
         if let Some(exp) = claims.get("exp") {
             let exp = exp.as_f64()?;
             if (now_secs() as f64) > exp {
@@ -460,7 +533,11 @@ impl JwtKeys {
             Keys::Hmac(key) => {
                 let expected = hmac(self.method.hash, key, input);
                 expected.len() == signature.len()
-                    && expected.iter().zip(signature).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+                    && expected
+                        .iter()
+                        .zip(signature)
+                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                        == 0
             }
             Keys::Asymmetric { public, .. } => {
                 let Some(scheme) = self.method.scheme() else {
@@ -546,8 +623,14 @@ mod tests {
         let token = k.sign("bob", 3).expect("sign");
         assert_eq!(k.verify(&token), Some(("bob".to_string(), 3)));
         let other = write(dir.path(), "other", "0ther");
-        assert_eq!(keys("HS256", &other, "").expect("keys").verify(&token), None);
-        assert!(matches!(keys("HS256", "", ""), Err(JwtError::MissingKey(_))));
+        assert_eq!(
+            keys("HS256", &other, "").expect("keys").verify(&token),
+            None
+        );
+        assert!(matches!(
+            keys("HS256", "", ""),
+            Err(JwtError::MissingKey(_))
+        ));
     }
 
     #[test]
@@ -560,14 +643,20 @@ mod tests {
             keys("ES256", &priv_key, &other_pub),
             Err(JwtError::KeyMismatch { .. })
         ));
-        assert!(matches!(keys("XX1", &priv_key, ""), Err(JwtError::SignMethod(_))));
+        assert!(matches!(
+            keys("XX1", &priv_key, ""),
+            Err(JwtError::SignMethod(_))
+        ));
     }
 
     #[test]
     fn hmac_matches_rfc4231_case_2() {
         let mac = hmac(Hash::Sha256, b"Jefe", b"what do ya want for nothing?");
         let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            hex,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 
     #[test]

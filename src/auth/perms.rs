@@ -44,13 +44,19 @@ impl Interval {
     fn point(key: &[u8]) -> Self {
         let mut end = key.to_vec();
         end.push(0);
-        Self { begin: key.to_vec(), end }
+        Self {
+            begin: key.to_vec(),
+            end,
+        }
     }
 
     /// `[begin, end)`, where an `end` of `"\0"` means "no end".
     fn range(begin: &[u8], end: &[u8]) -> Self {
         let end = if end == [0] { Vec::new() } else { end.to_vec() };
-        Self { begin: begin.to_vec(), end }
+        Self {
+            begin: begin.to_vec(),
+            end,
+        }
     }
 
     /// True when `self` (a query) overlaps `stored`, with etcd's interval comparison.
@@ -72,7 +78,10 @@ fn granted(key: &[u8], range_end: &[u8]) -> Interval {
 }
 
 /// The intervals `roles` grant for `access`.
-fn granted_intervals<'a>(roles: impl IntoIterator<Item = &'a Role>, access: Access) -> Vec<Interval> {
+fn granted_intervals<'a>(
+    roles: impl IntoIterator<Item = &'a Role>,
+    access: Access,
+) -> Vec<Interval> {
     let mut out = Vec::new();
     for role in roles {
         for p in &role.key_permission {
@@ -207,6 +216,11 @@ mod tests {
 
     #[test]
     fn no_roles_no_access() {
-        assert!(!permits(std::iter::empty::<&Role>(), b"a", b"", Access::Read));
+        assert!(!permits(
+            std::iter::empty::<&Role>(),
+            b"a",
+            b"",
+            Access::Read
+        ));
     }
 }

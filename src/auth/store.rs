@@ -31,7 +31,10 @@ fn record_key(prefix: &[u8], name: &[u8]) -> Vec<u8> {
 }
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StorageError {
-    StorageError::Corrupt { what: what.to_string(), detail: detail.to_string() }
+    StorageError::Corrupt {
+        what: what.to_string(),
+        detail: detail.to_string(),
+    }
 }
 
 /// The auth part of a snapshot, in etcd's shapes.
@@ -100,7 +103,10 @@ impl AuthStore {
         if let Some(enabled) = image.enabled {
             batch.put(ENABLED_KEY, [u8::from(enabled)]);
         }
-        batch.put(REVISION_KEY, image.revision.max(INITIAL_REVISION).to_be_bytes());
+        batch.put(
+            REVISION_KEY,
+            image.revision.max(INITIAL_REVISION).to_be_bytes(),
+        );
         for u in &image.users {
             batch.put(record_key(USER_PREFIX, &u.name), u.encode_to_vec());
         }
@@ -141,17 +147,24 @@ impl AuthStore {
 
     /// Every user name, in byte order.
     pub fn user_names(&self) -> Vec<String> {
-        self.users.keys().map(|k| String::from_utf8_lossy(k).into_owned()).collect()
+        self.users
+            .keys()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect()
     }
 
     /// Every role name, in byte order.
     pub fn role_names(&self) -> Vec<String> {
-        self.roles.keys().map(|k| String::from_utf8_lossy(k).into_owned()).collect()
+        self.roles
+            .keys()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect()
     }
 
     /// True when user `user` exists and has role `role`.
     pub fn has_role(&self, user: &str, role: &str) -> bool {
-        self.user(user).is_some_and(|u| u.roles.iter().any(|r| r == role))
+        self.user(user)
+            .is_some_and(|u| u.roles.iter().any(|r| r == role))
     }
 
     fn commit_revision(&mut self, batch: &mut StateBatch) {
@@ -217,7 +230,11 @@ impl AuthStore {
             return Err(AuthError::UserAlreadyExist);
         }
         let options = options.unwrap_or_default();
-        let password = if options.no_password { Vec::new() } else { password_hash.to_vec() };
+        let password = if options.no_password {
+            Vec::new()
+        } else {
+            password_hash.to_vec()
+        };
         let user = User {
             name: name.as_bytes().to_vec(),
             password,
@@ -323,7 +340,10 @@ impl AuthStore {
         if self.role(name).is_some() {
             return Err(AuthError::RoleAlreadyExist);
         }
-        let role = Role { name: name.as_bytes().to_vec(), key_permission: Vec::new() };
+        let role = Role {
+            name: name.as_bytes().to_vec(),
+            key_permission: Vec::new(),
+        };
         self.put_role(role, batch);
         self.commit_revision(batch);
         Ok(())
@@ -397,7 +417,8 @@ impl AuthStore {
     ) -> Result<(), AuthError> {
         let mut role = self.role(name).cloned().ok_or(AuthError::RoleNotFound)?;
         let before = role.key_permission.len();
-        role.key_permission.retain(|p| p.key != key || p.range_end != range_end);
+        role.key_permission
+            .retain(|p| p.key != key || p.range_end != range_end);
         if role.key_permission.len() == before {
             return Err(AuthError::PermissionNotGranted);
         }
@@ -497,7 +518,9 @@ impl AuthStore {
 
 /// True when `user` has the role `root` (its roles are kept sorted).
 fn has_root_role(user: &User) -> bool {
-    user.roles.binary_search_by(|r| r.as_str().cmp(ROOT)).is_ok()
+    user.roles
+        .binary_search_by(|r| r.as_str().cmp(ROOT))
+        .is_ok()
 }
 
 #[cfg(test)]
@@ -514,7 +537,10 @@ mod tests {
     }
 
     fn who(user: &str, revision: u64) -> AuthInfo {
-        AuthInfo { user: user.into(), revision }
+        AuthInfo {
+            user: user.into(),
+            revision,
+        }
     }
 
     #[test]
@@ -543,40 +569,69 @@ mod tests {
         s.role_add("root", &mut b).expect("role");
         s.user_grant_role("root", "root", &mut b).expect("grant");
         s.enable(&mut b).expect("enable");
-        assert_eq!(s.user_delete("root", &mut b), Err(AuthError::InvalidAuthMgmt));
-        assert_eq!(s.role_delete("root", &mut b), Err(AuthError::InvalidAuthMgmt));
+        assert_eq!(
+            s.user_delete("root", &mut b),
+            Err(AuthError::InvalidAuthMgmt)
+        );
+        assert_eq!(
+            s.role_delete("root", &mut b),
+            Err(AuthError::InvalidAuthMgmt)
+        );
         assert_eq!(
             s.user_revoke_role("root", "root", &mut b),
             Err(AuthError::InvalidAuthMgmt)
         );
         s.disable(&mut b);
-        s.user_revoke_role("root", "root", &mut b).expect("revoke once disabled");
+        s.user_revoke_role("root", "root", &mut b)
+            .expect("revoke once disabled");
     }
 
     #[test]
     fn user_and_role_errors_match_etcd() {
         let mut s = AuthStore::default();
         let mut b = StateBatch::default();
-        assert_eq!(s.user_add("", b"h", None, &mut b), Err(AuthError::UserEmpty));
+        assert_eq!(
+            s.user_add("", b"h", None, &mut b),
+            Err(AuthError::UserEmpty)
+        );
         s.user_add("alice", b"h", None, &mut b).expect("add");
-        assert_eq!(s.user_add("alice", b"h", None, &mut b), Err(AuthError::UserAlreadyExist));
-        assert_eq!(s.user_grant_role("bob", "r", &mut b), Err(AuthError::UserNotFound));
-        assert_eq!(s.user_grant_role("alice", "r", &mut b), Err(AuthError::RoleNotFound));
+        assert_eq!(
+            s.user_add("alice", b"h", None, &mut b),
+            Err(AuthError::UserAlreadyExist)
+        );
+        assert_eq!(
+            s.user_grant_role("bob", "r", &mut b),
+            Err(AuthError::UserNotFound)
+        );
+        assert_eq!(
+            s.user_grant_role("alice", "r", &mut b),
+            Err(AuthError::RoleNotFound)
+        );
         assert_eq!(s.role_add("", &mut b), Err(AuthError::RoleEmpty));
         s.role_add("r", &mut b).expect("role");
         assert_eq!(s.role_add("r", &mut b), Err(AuthError::RoleAlreadyExist));
         let rev = s.revision();
         s.user_grant_role("alice", "r", &mut b).expect("grant");
-        s.user_grant_role("alice", "r", &mut b).expect("grant again is a no-op");
+        s.user_grant_role("alice", "r", &mut b)
+            .expect("grant again is a no-op");
         assert_eq!(s.revision(), rev + 1);
-        assert_eq!(s.user_revoke_role("alice", "x", &mut b), Err(AuthError::RoleNotGranted));
+        assert_eq!(
+            s.user_revoke_role("alice", "x", &mut b),
+            Err(AuthError::RoleNotGranted)
+        );
         assert_eq!(
             s.role_revoke_permission("r", b"k", b"", &mut b),
             Err(AuthError::PermissionNotGranted)
         );
         s.role_delete("r", &mut b).expect("delete role");
-        assert!(s.user("alice").expect("alice").roles.is_empty(), "revoked from users");
-        assert_eq!(s.user_delete("nobody", &mut b), Err(AuthError::UserNotFound));
+        assert!(
+            s.user("alice").expect("alice").roles.is_empty(),
+            "revoked from users"
+        );
+        assert_eq!(
+            s.user_delete("nobody", &mut b),
+            Err(AuthError::UserNotFound)
+        );
     }
 
     #[test]
@@ -584,9 +639,12 @@ mod tests {
         let mut s = AuthStore::default();
         let mut b = StateBatch::default();
         s.role_add("r", &mut b).expect("role");
-        s.role_grant_permission("r", perm("b", "", PermType::Read), &mut b).expect("g");
-        s.role_grant_permission("r", perm("a", "c", PermType::Read), &mut b).expect("g");
-        s.role_grant_permission("r", perm("b", "", PermType::Readwrite), &mut b).expect("g");
+        s.role_grant_permission("r", perm("b", "", PermType::Read), &mut b)
+            .expect("g");
+        s.role_grant_permission("r", perm("a", "c", PermType::Read), &mut b)
+            .expect("g");
+        s.role_grant_permission("r", perm("b", "", PermType::Readwrite), &mut b)
+            .expect("g");
         let keys: Vec<(Vec<u8>, i32)> = s
             .role("r")
             .expect("role")
@@ -596,7 +654,10 @@ mod tests {
             .collect();
         assert_eq!(
             keys,
-            vec![(b"a".to_vec(), PermType::Read as i32), (b"b".to_vec(), PermType::Readwrite as i32)]
+            vec![
+                (b"a".to_vec(), PermType::Read as i32),
+                (b"b".to_vec(), PermType::Readwrite as i32)
+            ]
         );
     }
 
@@ -609,18 +670,22 @@ mod tests {
         }
         s.user_grant_role("root", "root", &mut b).expect("grant");
         s.role_add("app", &mut b).expect("role");
-        s.role_grant_permission("app", perm("/app/", "/app0", PermType::Read), &mut b).expect("g");
+        s.role_grant_permission("app", perm("/app/", "/app0", PermType::Read), &mut b)
+            .expect("g");
         s.user_grant_role("alice", "app", &mut b).expect("grant");
         // disabled: everything goes
-        s.check_key_op(&AuthInfo::anonymous(), b"x", b"", Access::Write).expect("disabled");
+        s.check_key_op(&AuthInfo::anonymous(), b"x", b"", Access::Write)
+            .expect("disabled");
         s.enable(&mut b).expect("enable");
         let rev = s.revision();
         assert_eq!(
             s.check_key_op(&AuthInfo::anonymous(), b"x", b"", Access::Read),
             Err(AuthError::UserEmpty)
         );
-        s.check_key_op(&who("root", rev), b"", b"\0", Access::Write).expect("root");
-        s.check_key_op(&who("alice", rev), b"/app/a", b"", Access::Read).expect("read");
+        s.check_key_op(&who("root", rev), b"", b"\0", Access::Write)
+            .expect("root");
+        s.check_key_op(&who("alice", rev), b"/app/a", b"", Access::Read)
+            .expect("read");
         assert_eq!(
             s.check_key_op(&who("alice", rev), b"/app/a", b"", Access::Write),
             Err(AuthError::PermissionDenied)
@@ -633,10 +698,20 @@ mod tests {
             s.check_key_op(&who("ghost", rev), b"/app/a", b"", Access::Read),
             Err(AuthError::PermissionDenied)
         );
-        assert_eq!(s.check_admin(&who("alice", rev)), Err(AuthError::PermissionDenied));
-        assert_eq!(s.check_admin(&who("ghost", rev)), Err(AuthError::UserNotFound));
-        assert_eq!(s.check_admin(&AuthInfo::anonymous()), Err(AuthError::UserEmpty));
-        s.check_admin(&who("root", 0)).expect("admin ignores the revision");
+        assert_eq!(
+            s.check_admin(&who("alice", rev)),
+            Err(AuthError::PermissionDenied)
+        );
+        assert_eq!(
+            s.check_admin(&who("ghost", rev)),
+            Err(AuthError::UserNotFound)
+        );
+        assert_eq!(
+            s.check_admin(&AuthInfo::anonymous()),
+            Err(AuthError::UserEmpty)
+        );
+        s.check_admin(&who("root", 0))
+            .expect("admin ignores the revision");
     }
 
     #[test]
@@ -646,7 +721,13 @@ mod tests {
         assert_eq!(s.password_hash("root"), Err(AuthError::AuthNotEnabled));
         s.user_add("root", b"hash", None, &mut b).expect("add");
         s.user_grant_role("root", "root", &mut b).expect("grant");
-        s.user_add("cn", b"", Some(UserAddOptions { no_password: true }), &mut b).expect("add");
+        s.user_add(
+            "cn",
+            b"",
+            Some(UserAddOptions { no_password: true }),
+            &mut b,
+        )
+        .expect("add");
         s.enable(&mut b).expect("enable");
         assert_eq!(s.password_hash("root").expect("hash").0, b"hash");
         assert_eq!(s.password_hash("cn"), Err(AuthError::NoPasswordUser));
@@ -663,7 +744,8 @@ mod tests {
         s.user_add("root", b"hash", None, &mut b).expect("add");
         s.user_grant_role("root", "root", &mut b).expect("grant");
         s.role_add("r", &mut b).expect("role");
-        s.role_grant_permission("r", perm("k", "", PermType::Write), &mut b).expect("g");
+        s.role_grant_permission("r", perm("k", "", PermType::Write), &mut b)
+            .expect("g");
         s.enable(&mut b).expect("enable");
         engine.apply_state(b).expect("apply");
         let loaded = AuthStore::load(&engine).expect("load");

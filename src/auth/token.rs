@@ -112,7 +112,12 @@ impl AuthOptions {
             0 => DEFAULT_SIMPLE_TTL,
             s => Duration::from_secs(u64::from(s)),
         };
-        Ok(Self { token, token_ttl, bcrypt_cost, client_cert_auth })
+        Ok(Self {
+            token,
+            token_ttl,
+            bcrypt_cost,
+            client_cert_auth,
+        })
     }
 }
 
@@ -136,7 +141,10 @@ impl Default for Tokens {
 impl Tokens {
     /// Tokens issued under `options`.
     pub fn new(options: AuthOptions) -> Self {
-        Self { options: RwLock::new(options), simple: Mutex::new(HashMap::new()) }
+        Self {
+            options: RwLock::new(options),
+            simple: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Replaces the settings (at start, before any request is served).
@@ -165,7 +173,13 @@ impl Tokens {
         let ttl = self.options.read().token_ttl;
         let mut table = self.simple.lock();
         table.retain(|_, t| t.expires > now);
-        table.insert(token.clone(), SimpleToken { user: user.to_string(), expires: now + ttl });
+        table.insert(
+            token.clone(),
+            SimpleToken {
+                user: user.to_string(),
+                expires: now + ttl,
+            },
+        );
         token
     }
 
@@ -228,7 +242,10 @@ mod tests {
 
     #[test]
     fn tokens_expire_and_are_invalidated() {
-        let t = Tokens::new(AuthOptions { token_ttl: Duration::ZERO, ..AuthOptions::default() });
+        let t = Tokens::new(AuthOptions {
+            token_ttl: Duration::ZERO,
+            ..AuthOptions::default()
+        });
         let tok = t.assign_simple("p", 1, "alice");
         assert_eq!(t.simple_user(&tok), None, "a zero TTL expires at once");
         t.configure(AuthOptions::default());

@@ -96,7 +96,11 @@ impl MvccStore {
     /// Storage failure or a corrupt record.
     pub fn open(engine: Engine) -> Result<Self> {
         let current_rev = decode_i64(engine.state_get(META_CURRENT_REV)?).max(1);
-        let compact_rev = decode_i64(engine.state_get(META_COMPACT_REV)?);
+        // etcd starts at -1: `compaction 0` on a fresh store succeeds and marks revision 0.
+        let compact_rev = engine
+            .state_get(META_COMPACT_REV)?
+            .and_then(|b| b.as_slice().try_into().ok().map(i64::from_be_bytes))
+            .unwrap_or(-1);
         let mut index: BTreeMap<Vec<u8>, KeyIndex> = BTreeMap::new();
         let mut size_bytes = 0u64;
         for (k, v) in engine.state_scan_prefix(&[KV_PREFIX])? {
@@ -120,7 +124,7 @@ impl MvccStore {
         self.current_rev
     }
 
-    /// The revision of the last compaction (0 if none).
+    /// The revision of the last compaction (-1 if none, as etcd reports it).
     pub fn compact_rev(&self) -> i64 {
         self.compact_rev
     }
@@ -265,7 +269,7 @@ impl MvccStore {
             batch.put(kv_key(*rev, *tombstone), kv.encode_to_vec());
         }
         batch.put(META_CURRENT_REV, current_rev.max(1).to_be_bytes());
-        if compact_rev > 0 {
+        if compact_rev >= 0 {
             batch.put(META_COMPACT_REV, compact_rev.to_be_bytes());
         }
     }
@@ -321,14 +325,17 @@ impl MvccStore {
     /// # Errors
     /// Storage failure.
     pub fn hash_kv(&self, rev: i64) -> Result<u32> {
+        // As etcd: CRC-32C over the bucket name, then every retained revision key and value up
+        // to `rev` (compaction removes what it drops, so the older ones are all still needed).
         let start = kv_key(Revision::new(0, 0), false);
         let end = kv_key(Revision::new(rev.saturating_add(1), 0), false);
-        let mut h = crc32fast::Hasher::new();
+        let mut h = crate::crc32c::Crc32c::new();
+        h.update(b"key");
         for (k, v) in self.engine.state_scan_range(&start, &end, 0)? {
-            h.update(&k);
+            h.update(&k[1..]);
             h.update(&v);
         }
-        Ok(h.finalize())
+        Ok(h.finish())
     }
 
     /// Number of keys live at the current revision.
