@@ -13,7 +13,7 @@ use tracing::instrument;
 use super::core::Core;
 use super::status::ApiError;
 use crate::apply::ApplyResponse;
-use crate::auth::check::{check, Need};
+use crate::auth::check::{check, lessor_keys, Need};
 use crate::auth::token::simple_token_index;
 use crate::auth::{current_credentials, AuthError, AuthInfo, Credentials, TokenKind, Tokens};
 use crate::proto::etcdserverpb::auth_server::Auth;
@@ -169,14 +169,7 @@ impl Core {
         };
         let store = self.state.auth.read();
         if store.is_enabled() {
-            let lessor = &self.state.lessor;
-            let lease_keys = |id: i64| -> Vec<Vec<u8>> {
-                lessor
-                    .lock()
-                    .get(id)
-                    .map(|l| l.keys.iter().cloned().collect())
-                    .unwrap_or_default()
-            };
+            let lease_keys = lessor_keys(&self.state.lessor);
             check(&store, &who, need, &lease_keys)?;
         }
         Ok(Some(who))

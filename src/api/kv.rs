@@ -44,7 +44,12 @@ pub async fn range(core: &Core, r: &RangeRequest) -> Result<RangeResponse, ApiEr
     if !r.serializable {
         core.read_barrier().await?;
     }
-    let who = core.authorize(Need::Range { key: &r.key, range_end: &r.range_end }).await?;
+    let who = core
+        .authorize(Need::Range {
+            key: &r.key,
+            range_end: &r.range_end,
+        })
+        .await?;
     let mut resp = {
         let store = core.state.mvcc.read();
         mvcc::range(&*store, r)?

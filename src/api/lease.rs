@@ -66,7 +66,8 @@ pub async fn grant(core: &Core, mut g: LeaseGrantRequest) -> Result<LeaseGrantRe
 /// # Errors
 /// Lease not found, proposal errors.
 pub async fn revoke(core: &Core, r: LeaseRevokeRequest) -> Result<LeaseRevokeResponse, ApiError> {
-    core.authorize(crate::auth::check::Need::LeaseRevoke(r.id)).await?;
+    core.authorize(crate::auth::check::Need::LeaseRevoke(r.id))
+        .await?;
     match core.propose(Op::LeaseRevoke(r)).await? {
         ApplyResponse::LeaseRevoke(mut r) => {
             core.fill(&mut r.header);

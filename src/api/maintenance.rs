@@ -107,7 +107,10 @@ impl Maintenance for MaintenanceService {
         &self,
         _request: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
-        self.core.check_auth(Need::Admin).await.map_err(raw_status)?;
+        self.core
+            .check_auth(Need::Admin)
+            .await
+            .map_err(raw_status)?;
         // sled reclaims space itself; defragment makes everything durable and answers as etcd.
         self.core.engine.flush().map_err(|e| {
             tracing::error!(error = %e, "defragment: flush failed");
@@ -118,7 +121,10 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn hash(&self, _request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
-        self.core.check_auth(Need::Admin).await.map_err(raw_status)?;
+        self.core
+            .check_auth(Need::Admin)
+            .await
+            .map_err(raw_status)?;
         let hash = self.core.engine.state_checksum().map_err(|e| {
             tracing::error!(error = %e, "hash: storage failure");
             Status::from(ApiError::Corrupt)
@@ -133,7 +139,10 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
-        self.core.check_auth(Need::Admin).await.map_err(raw_status)?;
+        self.core
+            .check_auth(Need::Admin)
+            .await
+            .map_err(raw_status)?;
         let (hash, compact_revision) = {
             let store = self.core.state.mvcc.read();
             let rev = store
@@ -155,7 +164,10 @@ impl Maintenance for MaintenanceService {
         &self,
         _request: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
-        self.core.check_auth(Need::Admin).await.map_err(raw_status)?;
+        self.core
+            .check_auth(Need::Admin)
+            .await
+            .map_err(raw_status)?;
         let (_, image) =
             crate::snapshot::image(&self.core.state, &self.core.engine).map_err(|e| {
                 tracing::error!(error = %e, "snapshot: cannot read state");
@@ -184,7 +196,10 @@ impl Maintenance for MaintenanceService {
         request: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
         // kvd keeps leader transfer to the root role, like the other maintenance calls.
-        self.core.check_auth(Need::Admin).await.map_err(raw_status)?;
+        self.core
+            .check_auth(Need::Admin)
+            .await
+            .map_err(raw_status)?;
         let target = request.get_ref().target_id;
         let raft = self.core.raft.status();
         if raft.leader != self.core.member_id {

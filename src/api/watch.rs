@@ -285,7 +285,9 @@ impl Watch for WatchService {
             next_watch_id: 0,
         };
         // The stream task checks each watch as the caller.
-        tokio::spawn(crate::auth::credentials::inherit(task.run(request.into_inner(), events_rx)));
+        tokio::spawn(crate::auth::credentials::inherit(
+            task.run(request.into_inner(), events_rx),
+        ));
         Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))
     }
 }

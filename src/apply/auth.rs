@@ -4,7 +4,7 @@
 //! lessor's, never the other way round.
 
 use super::{ApplyError, ApplyResponse, ApplyResult, SharedState};
-use crate::auth::check::check_command;
+use crate::auth::check::{check_command, lessor_keys};
 use crate::proto::kvdpb::command::Op;
 use crate::proto::kvdpb::AuthHeader;
 use crate::storage::StateBatch;
@@ -21,14 +21,7 @@ pub(super) fn refusal(
     if !store.is_enabled() {
         return None;
     }
-    let lessor = &state.lessor;
-    let lease_keys = |id: i64| -> Vec<Vec<u8>> {
-        lessor
-            .lock()
-            .get(id)
-            .map(|l| l.keys.iter().cloned().collect())
-            .unwrap_or_default()
-    };
+    let lease_keys = lessor_keys(&state.lessor);
     check_command(&store, Some(header), op, &lease_keys)
         .err()
         .map(ApplyError::Auth)

@@ -14,8 +14,11 @@
 //! - lease revoke: write on every attached key;
 //! - administration (users, roles, enabling auth, and kvd's admin-only RPCs): the root role.
 
+use parking_lot::Mutex;
+
 use super::perms::Access;
 use super::{AuthError, AuthInfo, AuthStore};
+use crate::lease::Lessor;
 use crate::proto::etcdserverpb::{request_op, DeleteRangeRequest, PutRequest, TxnRequest};
 use crate::proto::kvdpb::{command::Op, AuthHeader};
 
@@ -43,6 +46,17 @@ pub enum Need<'a> {
 
 /// The keys attached to a lease (none for an unknown lease).
 pub type LeaseKeys<'a> = &'a dyn Fn(i64) -> Vec<Vec<u8>>;
+
+/// [`LeaseKeys`] read from `lessor` (locked briefly for each lease asked about).
+pub fn lessor_keys(lessor: &Mutex<Lessor>) -> impl Fn(i64) -> Vec<Vec<u8>> + '_ {
+    move |id| {
+        lessor
+            .lock()
+            .get(id)
+            .map(|l| l.keys.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
 
 /// Checks that `who` may do `need`. Allowed whenever auth is disabled.
 ///

@@ -64,9 +64,6 @@ pub enum JwtError {
     /// `ttl` is not a duration.
     #[error("ttl {0:?} is not a duration (e.g. 5m, 300s, 1h)")]
     Ttl(String),
-    /// An option kvd does not know.
-    #[error("unknown option {0:?} (known: pub-key, priv-key, sign-method, ttl)")]
-    UnknownOption(String),
     /// Issuing a token with only a public key.
     #[error("auth: token signing attempted with verify-only key")]
     VerifyOnly,
@@ -393,7 +390,8 @@ impl JwtKeys {
                     ttl = parse_go_duration(v).ok_or_else(|| JwtError::Ttl(v.to_string()))?;
                 }
                 "ttl" => {}
-                other => return Err(JwtError::UnknownOption(other.to_string())),
+                // etcd warns about options it does not know and goes on.
+                other => tracing::warn!(option = other, "--auth-token jwt: unknown option ignored"),
             }
         }
         let method = METHODS

@@ -13,6 +13,7 @@ mod harness;
 mod differential;
 mod normalize;
 
+mod auth;
 mod checkperf;
 mod cluster;
 mod compaction;
