@@ -15,7 +15,10 @@ use crate::storage::{Engine, RaftBatch};
 
 /// `kvd snapshot`.
 #[derive(Debug, Parser)]
-#[command(name = "kvd snapshot", about = "Inspect and restore etcd-format snapshot files")]
+#[command(
+    name = "kvd snapshot",
+    about = "Inspect and restore etcd-format snapshot files"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -136,18 +139,30 @@ fn parse_cluster(spec: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 
 fn restore(a: &RestoreArgs<'_>) -> Result<(), String> {
     if a.data_dir.exists() {
-        return Err(format!("data-dir {:?} exists", a.data_dir.display().to_string()));
+        return Err(format!(
+            "data-dir {:?} exists",
+            a.data_dir.display().to_string()
+        ));
     }
     // Everything is checked before anything is written.
     let bytes = read(a.file)?;
-    let opts = ParseOptions { skip_hash_check: a.skip_hash_check };
-    let backend = etcd_snapshot::parse_snapshot_file_with(&bytes, opts).map_err(|e| format!("{}: {e}", a.file.display()))?;
+    let opts = ParseOptions {
+        skip_hash_check: a.skip_hash_check,
+    };
+    let backend = etcd_snapshot::parse_snapshot_file_with(&bytes, opts)
+        .map_err(|e| format!("{}: {e}", a.file.display()))?;
     let cluster = parse_cluster(a.initial_cluster)?;
     let mut mine: Vec<String> = a.peer_urls.split(',').map(str::to_string).collect();
     mine.sort();
     let members: Vec<Member> = cluster
         .into_iter()
-        .map(|(name, urls)| Member { id: member_id(&urls, a.token), name, peer_urls: urls, client_urls: Vec::new(), is_learner: false })
+        .map(|(name, urls)| Member {
+            id: member_id(&urls, a.token),
+            name,
+            peer_urls: urls,
+            client_urls: Vec::new(),
+            is_learner: false,
+        })
         .collect();
     let me = members
         .iter()
@@ -162,7 +177,10 @@ fn restore(a: &RestoreArgs<'_>) -> Result<(), String> {
         ));
     }
     let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    let identity = Identity { member_id: me.id, cluster_id: cluster_id(&ids) };
+    let identity = Identity {
+        member_id: me.id,
+        cluster_id: cluster_id(&ids),
+    };
     let written = write_data_dir(a.data_dir, &backend, identity, members, &ids);
     if let Err(e) = written {
         let _ = std::fs::remove_dir_all(a.data_dir);
@@ -188,10 +206,18 @@ fn write_data_dir(
     ids: &[u64],
 ) -> Result<(), String> {
     let db_dir = data_dir.join("member").join("kvd");
-    std::fs::create_dir_all(&db_dir).map_err(|e| format!("cannot create {}: {e}", db_dir.display()))?;
+    std::fs::create_dir_all(&db_dir)
+        .map_err(|e| format!("cannot create {}: {e}", db_dir.display()))?;
     let fail = |e: crate::storage::StorageError| format!("cannot write {}: {e}", db_dir.display());
     let engine = Engine::open(&db_dir).map_err(fail)?;
-    snapshot::import(&engine, backend, 1, identity.cluster_id, MembershipSource::Fresh(members)).map_err(fail)?;
+    snapshot::import(
+        &engine,
+        backend,
+        1,
+        identity.cluster_id,
+        MembershipSource::Fresh(members),
+    )
+    .map_err(fail)?;
     let log = LogStore::open(engine.clone()).map_err(fail)?;
     let mut batch = RaftBatch::default();
     log.bootstrap_voters(ids, &mut batch);

@@ -75,7 +75,11 @@ impl Core {
         settings: CoreSettings,
         peers: Arc<PeerDialer>,
     ) -> Arc<Self> {
-        let CoreSettings { limits, request_timeout, cluster_token } = settings;
+        let CoreSettings {
+            limits,
+            request_timeout,
+            cluster_token,
+        } = settings;
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);

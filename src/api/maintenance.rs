@@ -83,7 +83,10 @@ impl Maintenance for MaintenanceService {
         if AlarmAction::try_from(r.action).unwrap_or(AlarmAction::Get) == AlarmAction::Get {
             let alarms = self.core.state.alarms.read().list();
             // etcd answers alarm requests without a header.
-            return Ok(Response::new(AlarmResponse { header: None, alarms }));
+            return Ok(Response::new(AlarmResponse {
+                header: None,
+                alarms,
+            }));
         }
         // kvd keeps raising and clearing alarms to the root role (etcd 3.4 checks nothing).
         self.core.authorize(Need::Admin).await?;
@@ -148,7 +151,10 @@ impl Maintenance for MaintenanceService {
             let rev = store
                 .check_rev(request.get_ref().revision)
                 .map_err(ApiError::from)?;
-            (store.hash_kv(rev).map_err(ApiError::from)?, store.compact_rev())
+            (
+                store.hash_kv(rev).map_err(ApiError::from)?,
+                store.compact_rev(),
+            )
         };
         // The header carries the current revision, as etcd's does.
         Ok(Response::new(HashKvResponse {

@@ -198,7 +198,6 @@ pub(super) fn human_bytes(s: u64) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

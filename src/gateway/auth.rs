@@ -1,143 +1,164 @@
-//! The Auth methods of the gateway while kvd has no auth store: the answers etcd 3.4 gives
-//! when authentication is disabled and no user or role exists (observed with curl against
-//! etcd 3.4.23). Adding users or roles (`/v3/auth/user/add`, `/v3/auth/role/add`) needs an
-//! auth store and is not served; once kvd has an Auth service, these calls go to it instead.
+//! The Auth methods of the gateway: each goes to kvd's Auth service, as gRPC calls do.
 
 use std::sync::Arc;
 
+use tonic::Request;
+
 use super::error::GatewayError;
 use super::Gateway;
-use crate::api::ApiError;
-use crate::proto::etcdserverpb::{
-    AuthDisableRequest, AuthDisableResponse, AuthEnableRequest, AuthEnableResponse,
-    AuthRoleDeleteRequest, AuthRoleDeleteResponse, AuthRoleGetRequest, AuthRoleGetResponse,
-    AuthRoleGrantPermissionRequest, AuthRoleGrantPermissionResponse, AuthRoleListRequest,
-    AuthRoleListResponse, AuthRoleRevokePermissionRequest, AuthRoleRevokePermissionResponse,
-    AuthUserChangePasswordRequest, AuthUserChangePasswordResponse, AuthUserDeleteRequest,
-    AuthUserDeleteResponse, AuthUserGetRequest, AuthUserGetResponse, AuthUserGrantRoleRequest,
-    AuthUserGrantRoleResponse, AuthUserListRequest, AuthUserListResponse,
-    AuthUserRevokeRoleRequest, AuthUserRevokeRoleResponse, AuthenticateRequest,
-    AuthenticateResponse,
-};
+use crate::proto::etcdserverpb::auth_server::Auth;
+use crate::proto::etcdserverpb::*;
 
 type Shared = Arc<Gateway>;
 
-/// Enabling needs a root user, and there is none.
+/// `auth_enable` through the Auth service.
 pub(super) async fn enable(
-    _gw: Shared,
-    _r: AuthEnableRequest,
+    gw: Shared,
+    r: AuthEnableRequest,
 ) -> Result<AuthEnableResponse, GatewayError> {
-    Err(ApiError::RootUserNotExist.into())
+    Ok(gw.auth.auth_enable(Request::new(r)).await?.into_inner())
 }
 
-/// Authentication is already disabled: nothing to do.
+/// `auth_disable` through the Auth service.
 pub(super) async fn disable(
     gw: Shared,
-    _r: AuthDisableRequest,
+    r: AuthDisableRequest,
 ) -> Result<AuthDisableResponse, GatewayError> {
-    Ok(AuthDisableResponse {
-        header: gw.core.header(0),
-    })
+    Ok(gw.auth.auth_disable(Request::new(r)).await?.into_inner())
 }
 
-/// No token is issued while authentication is disabled.
+/// `auth_status` through the Auth service.
+pub(super) async fn status(
+    gw: Shared,
+    r: AuthStatusRequest,
+) -> Result<AuthStatusResponse, GatewayError> {
+    Ok(gw.auth.auth_status(Request::new(r)).await?.into_inner())
+}
+
+/// `authenticate` through the Auth service.
 pub(super) async fn authenticate(
-    _gw: Shared,
-    _r: AuthenticateRequest,
+    gw: Shared,
+    r: AuthenticateRequest,
 ) -> Result<AuthenticateResponse, GatewayError> {
-    Err(ApiError::AuthNotEnabled.into())
+    Ok(gw.auth.authenticate(Request::new(r)).await?.into_inner())
 }
 
-/// No user exists.
+/// `user_add` through the Auth service.
+pub(super) async fn user_add(
+    gw: Shared,
+    r: AuthUserAddRequest,
+) -> Result<AuthUserAddResponse, GatewayError> {
+    Ok(gw.auth.user_add(Request::new(r)).await?.into_inner())
+}
+
+/// `user_get` through the Auth service.
 pub(super) async fn user_get(
-    _gw: Shared,
-    _r: AuthUserGetRequest,
+    gw: Shared,
+    r: AuthUserGetRequest,
 ) -> Result<AuthUserGetResponse, GatewayError> {
-    Err(ApiError::UserNotFound.into())
+    Ok(gw.auth.user_get(Request::new(r)).await?.into_inner())
 }
 
-/// The (empty) list of users.
+/// `user_list` through the Auth service.
 pub(super) async fn user_list(
     gw: Shared,
-    _r: AuthUserListRequest,
+    r: AuthUserListRequest,
 ) -> Result<AuthUserListResponse, GatewayError> {
-    Ok(AuthUserListResponse {
-        header: gw.core.header(0),
-        users: Vec::new(),
-    })
+    Ok(gw.auth.user_list(Request::new(r)).await?.into_inner())
 }
 
-/// No user exists.
+/// `user_delete` through the Auth service.
 pub(super) async fn user_delete(
-    _gw: Shared,
-    _r: AuthUserDeleteRequest,
+    gw: Shared,
+    r: AuthUserDeleteRequest,
 ) -> Result<AuthUserDeleteResponse, GatewayError> {
-    Err(ApiError::UserNotFound.into())
+    Ok(gw.auth.user_delete(Request::new(r)).await?.into_inner())
 }
 
-/// No user exists.
+/// `user_change_password` through the Auth service.
 pub(super) async fn user_change_password(
-    _gw: Shared,
-    _r: AuthUserChangePasswordRequest,
+    gw: Shared,
+    r: AuthUserChangePasswordRequest,
 ) -> Result<AuthUserChangePasswordResponse, GatewayError> {
-    Err(ApiError::UserNotFound.into())
+    Ok(gw
+        .auth
+        .user_change_password(Request::new(r))
+        .await?
+        .into_inner())
 }
 
-/// No user exists.
+/// `user_grant_role` through the Auth service.
 pub(super) async fn user_grant_role(
-    _gw: Shared,
-    _r: AuthUserGrantRoleRequest,
+    gw: Shared,
+    r: AuthUserGrantRoleRequest,
 ) -> Result<AuthUserGrantRoleResponse, GatewayError> {
-    Err(ApiError::UserNotFound.into())
+    Ok(gw.auth.user_grant_role(Request::new(r)).await?.into_inner())
 }
 
-/// No user exists.
+/// `user_revoke_role` through the Auth service.
 pub(super) async fn user_revoke_role(
-    _gw: Shared,
-    _r: AuthUserRevokeRoleRequest,
+    gw: Shared,
+    r: AuthUserRevokeRoleRequest,
 ) -> Result<AuthUserRevokeRoleResponse, GatewayError> {
-    Err(ApiError::UserNotFound.into())
+    Ok(gw
+        .auth
+        .user_revoke_role(Request::new(r))
+        .await?
+        .into_inner())
 }
 
-/// No role exists.
+/// `role_add` through the Auth service.
+pub(super) async fn role_add(
+    gw: Shared,
+    r: AuthRoleAddRequest,
+) -> Result<AuthRoleAddResponse, GatewayError> {
+    Ok(gw.auth.role_add(Request::new(r)).await?.into_inner())
+}
+
+/// `role_get` through the Auth service.
 pub(super) async fn role_get(
-    _gw: Shared,
-    _r: AuthRoleGetRequest,
+    gw: Shared,
+    r: AuthRoleGetRequest,
 ) -> Result<AuthRoleGetResponse, GatewayError> {
-    Err(ApiError::RoleNotFound.into())
+    Ok(gw.auth.role_get(Request::new(r)).await?.into_inner())
 }
 
-/// The (empty) list of roles.
+/// `role_list` through the Auth service.
 pub(super) async fn role_list(
     gw: Shared,
-    _r: AuthRoleListRequest,
+    r: AuthRoleListRequest,
 ) -> Result<AuthRoleListResponse, GatewayError> {
-    Ok(AuthRoleListResponse {
-        header: gw.core.header(0),
-        roles: Vec::new(),
-    })
+    Ok(gw.auth.role_list(Request::new(r)).await?.into_inner())
 }
 
-/// No role exists.
+/// `role_delete` through the Auth service.
 pub(super) async fn role_delete(
-    _gw: Shared,
-    _r: AuthRoleDeleteRequest,
+    gw: Shared,
+    r: AuthRoleDeleteRequest,
 ) -> Result<AuthRoleDeleteResponse, GatewayError> {
-    Err(ApiError::RoleNotFound.into())
+    Ok(gw.auth.role_delete(Request::new(r)).await?.into_inner())
 }
 
-/// No role exists.
+/// `role_grant_permission` through the Auth service.
 pub(super) async fn role_grant_permission(
-    _gw: Shared,
-    _r: AuthRoleGrantPermissionRequest,
+    gw: Shared,
+    r: AuthRoleGrantPermissionRequest,
 ) -> Result<AuthRoleGrantPermissionResponse, GatewayError> {
-    Err(ApiError::RoleNotFound.into())
+    Ok(gw
+        .auth
+        .role_grant_permission(Request::new(r))
+        .await?
+        .into_inner())
 }
 
-/// No role exists.
+/// `role_revoke_permission` through the Auth service.
 pub(super) async fn role_revoke_permission(
-    _gw: Shared,
-    _r: AuthRoleRevokePermissionRequest,
+    gw: Shared,
+    r: AuthRoleRevokePermissionRequest,
 ) -> Result<AuthRoleRevokePermissionResponse, GatewayError> {
-    Err(ApiError::RoleNotFound.into())
+    Ok(gw
+        .auth
+        .role_revoke_permission(Request::new(r))
+        .await?
+        .into_inner())
 }

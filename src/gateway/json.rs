@@ -58,7 +58,8 @@ proto_names! {
         AuthRoleGetRequest, AuthRoleGetResponse, AuthRoleListRequest, AuthRoleListResponse,
         AuthRoleDeleteRequest, AuthRoleDeleteResponse, AuthRoleGrantPermissionRequest,
         AuthRoleGrantPermissionResponse, AuthRoleRevokePermissionRequest,
-        AuthRoleRevokePermissionResponse,
+        AuthRoleRevokePermissionResponse, AuthStatusRequest, AuthStatusResponse,
+        AuthUserAddRequest, AuthUserAddResponse, AuthRoleAddRequest, AuthRoleAddResponse,
     ],
     v3lockpb: [LockRequest, LockResponse, UnlockRequest, UnlockResponse],
     v3electionpb: [

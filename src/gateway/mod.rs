@@ -15,6 +15,7 @@ mod stream;
 
 use std::sync::Arc;
 
+use crate::api::auth::AuthService;
 use crate::api::cluster::ClusterService;
 use crate::api::core::GRPC_OVERHEAD_BYTES;
 use crate::api::kv::KvService;
@@ -39,6 +40,7 @@ pub(crate) struct Gateway {
     watch: WatchService,
     lock: LockService,
     election: ElectionService,
+    auth: AuthService,
 }
 
 impl Gateway {
@@ -52,6 +54,7 @@ impl Gateway {
             watch: WatchService::new(core.clone()),
             lock: LockService::new(core.clone()),
             election: ElectionService::new(core.clone()),
+            auth: AuthService::new(core.clone()),
             core,
         }
     }

@@ -143,7 +143,10 @@ impl LogStore {
 
     /// [`LogStore::bootstrap`] with a configuration of these voters.
     pub fn bootstrap_voters(&self, voters: &[u64], batch: &mut RaftBatch) {
-        let cs = ConfState { voters: voters.to_vec(), ..Default::default() };
+        let cs = ConfState {
+            voters: voters.to_vec(),
+            ..Default::default()
+        };
         self.bootstrap(&cs, batch);
     }
 

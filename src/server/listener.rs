@@ -111,7 +111,10 @@ async fn serve_connection<S>(
 {
     let service = TowerToHyperService::new(router);
     let builder = Builder::new(TokioExecutor::new());
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(super::h2compat::AuthorityFix::new(stream)), service);
+    let conn = builder.serve_connection_with_upgrades(
+        TokioIo::new(super::h2compat::AuthorityFix::new(stream)),
+        service,
+    );
     tokio::pin!(conn);
     tokio::select! {
         res = conn.as_mut() => {

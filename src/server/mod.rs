@@ -226,14 +226,22 @@ fn bootstrap_new(
 
 /// A data dir made by etcd (for example by `etcdctl snapshot restore`): kvd takes its keys,
 /// leases, users and members from `member/snap/db` and starts the cluster they describe.
-fn import_etcd_data_dir(engine: &Engine, db: &std::path::Path, opts: &Options) -> Result<(Identity, Vec<u64>), StartError> {
+fn import_etcd_data_dir(
+    engine: &Engine,
+    db: &std::path::Path,
+    opts: &Options,
+) -> Result<(Identity, Vec<u64>), StartError> {
     let invalid = |detail: String| StartError::DataDir {
         path: opts.data_dir.clone(),
-        reason: StorageError::Corrupt { what: format!("etcd database {}", db.display()), detail },
+        reason: StorageError::Corrupt {
+            what: format!("etcd database {}", db.display()),
+            detail,
+        },
     };
     let bytes = std::fs::read(db).map_err(|e| invalid(e.to_string()))?;
     let bolt = crate::bbolt::Db::read(&bytes).map_err(|e| invalid(e.to_string()))?;
-    let backend = crate::etcd_snapshot::EtcdBackend::from_bolt(&bolt).map_err(|e| invalid(e.to_string()))?;
+    let backend =
+        crate::etcd_snapshot::EtcdBackend::from_bolt(&bolt).map_err(|e| invalid(e.to_string()))?;
     // etcd keeps a restored member's new membership in its WAL, not in the database: the
     // members are the ones this member is started with, with etcd's IDs for them.
     let members: Vec<Member> = group_initial_cluster(opts)
@@ -250,11 +258,22 @@ fn import_etcd_data_dir(engine: &Engine, db: &std::path::Path, opts: &Options) -
         .iter()
         .find(|m| m.name == opts.name)
         .map(|m| m.id)
-        .ok_or_else(|| StartError::NotInCluster { name: opts.name.clone() })?;
+        .ok_or_else(|| StartError::NotInCluster {
+            name: opts.name.clone(),
+        })?;
     let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    let identity = Identity { member_id: me, cluster_id: cluster_id(&ids) };
-    crate::snapshot::import(engine, &backend, 1, identity.cluster_id, crate::snapshot::MembershipSource::Fresh(members))
-        .map_err(storage_error(opts))?;
+    let identity = Identity {
+        member_id: me,
+        cluster_id: cluster_id(&ids),
+    };
+    crate::snapshot::import(
+        engine,
+        &backend,
+        1,
+        identity.cluster_id,
+        crate::snapshot::MembershipSource::Fresh(members),
+    )
+    .map_err(storage_error(opts))?;
     identity.save(engine).map_err(storage_error(opts))?;
     info!(
         path = %db.display(),
@@ -362,10 +381,14 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     let peer_tls = opts.peer_dial_tls.clone();
     let stored = if migrate {
         let (identity, voters) = import_etcd_data_dir(&engine, &etcd_db, &opts)?;
-        state.reload_with(&engine, || Ok(())).map_err(storage_error(&opts))?;
+        state
+            .reload_with(&engine, || Ok(()))
+            .map_err(storage_error(&opts))?;
         Some((identity, voters))
     } else {
-        Identity::load(&engine).map_err(storage_error(&opts))?.map(|i| (i, Vec::new()))
+        Identity::load(&engine)
+            .map_err(storage_error(&opts))?
+            .map(|i| (i, Vec::new()))
     };
     let (identity, voters) = match stored {
         Some((identity, voters)) if !voters.is_empty() => (identity, voters),
