@@ -108,7 +108,15 @@ fn read(file: &Path) -> Result<Vec<u8>, String> {
 fn status(file: &Path, write_out: &str) -> Result<(), String> {
     let format: StatusFormat = write_out.parse().map_err(|e| format!("{e}"))?;
     let bytes = read(file)?;
+    // Stricter than etcdctl, which reports on any bbolt file: a file that carries etcd's sha256
+    // trailer must match it, and the database must have etcd's buckets.
     let st = etcd_snapshot::status(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+    let has_trailer = bytes.len() % 512 == etcd_snapshot::SHA256_TRAILER_LEN;
+    let opts = ParseOptions {
+        skip_hash_check: !has_trailer,
+    };
+    etcd_snapshot::parse_snapshot_file_with(&bytes, opts)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     print!("{}", st.render(format));
     Ok(())
 }
