@@ -96,8 +96,27 @@ fn resolve(url: &config::ListenUrl) -> anyhow::Result<SocketAddr> {
         .ok_or_else(|| anyhow!("listen URL {url} resolves to no address"))
 }
 
+/// `unix://` client URLs (plain); `unixs://` is refused with a clear message.
+fn unix_sockets(urls: &[config::ListenUrl]) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    for url in urls.iter().filter(|u| u.is_unix()) {
+        if url.is_tls() {
+            anyhow::bail!(
+                "--listen-client-urls {url}: TLS on unix sockets (unixs://) is not supported; use unix:// or an https URL"
+            );
+        }
+        let path = url
+            .path
+            .clone()
+            .ok_or_else(|| anyhow!("--listen-client-urls {url}: no socket path"))?;
+        out.push(path);
+    }
+    Ok(out)
+}
+
 fn listens(urls: &[config::ListenUrl]) -> anyhow::Result<Vec<Listen>> {
     urls.iter()
+        .filter(|url| !url.is_unix())
         .map(|url| {
             Ok(Listen {
                 addr: resolve(url)?,
@@ -191,6 +210,7 @@ fn options(cfg: &Config) -> anyhow::Result<Options> {
             quota_bytes,
         },
         listen_peer,
+        listen_client_unix: unix_sockets(&cfg.listen_client_urls)?,
         initial_cluster_existing: cfg.initial_cluster_state == config::ClusterState::Existing,
         client_tls,
         peer_tls,

@@ -13,16 +13,27 @@ use axum::Router;
 
 use crate::api::core::{ETCD_CLUSTER_VERSION, ETCD_VERSION};
 use crate::api::Core;
+use crate::tls::ServerTls;
+
+/// What the HTTP handlers share.
+#[derive(Clone)]
+struct Http {
+    core: Arc<Core>,
+    tls: Arc<Vec<ServerTls>>,
+}
 
 /// The HTTP routes, sharing `core`.
-pub fn routes(core: Arc<Core>) -> Router {
+pub fn routes(core: Arc<Core>, tls: Vec<ServerTls>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/livez", get(livez))
         .route("/readyz", get(health))
         .route("/version", get(version))
         .route("/metrics", get(metrics))
-        .with_state(core)
+        .with_state(Http {
+            core,
+            tls: Arc::new(tls),
+        })
 }
 
 fn text(status: StatusCode, body: String) -> Response {
@@ -35,7 +46,7 @@ fn text(status: StatusCode, body: String) -> Response {
 }
 
 /// Healthy when no alarm is raised, a leader is known and a linearizable read succeeds in time.
-async fn health(State(core): State<Arc<Core>>) -> Response {
+async fn health(State(Http { core, .. }): State<Http>) -> Response {
     let healthy = core.state.alarms.read().list().is_empty()
         && core.raft.status().leader != 0
         && tokio::time::timeout(Duration::from_secs(1), core.read_barrier())
@@ -62,7 +73,7 @@ async fn version() -> Response {
     )
 }
 
-async fn metrics(State(core): State<Arc<Core>>) -> Response {
+async fn metrics(State(Http { core, tls }): State<Http>) -> Response {
     let raft = core.raft.status();
     let (rev, compact, size, keys) = {
         let s = core.state.mvcc.read();
@@ -130,5 +141,18 @@ async fn metrics(State(core): State<Arc<Core>>) -> Response {
         "# HELP etcd_server_id Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.\n# TYPE etcd_server_id gauge\netcd_server_id{{server_id=\"{:x}\"}} 1",
         core.member_id
     );
+    let _ = writeln!(
+        out,
+        "# HELP kvd_tls_certificate_expiry_timestamp_seconds When the certificate a TLS listener serves expires (Unix time).\n# TYPE kvd_tls_certificate_expiry_timestamp_seconds gauge"
+    );
+    for listener in tls.iter() {
+        if let Some(at) = listener.certificate_not_after() {
+            let _ = writeln!(
+                out,
+                "kvd_tls_certificate_expiry_timestamp_seconds{{listener=\"{}\"}} {at}",
+                listener.kind().name()
+            );
+        }
+    }
     text(StatusCode::OK, out)
 }

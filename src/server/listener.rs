@@ -27,7 +27,7 @@ use crate::proto::etcdserverpb::watch_server::WatchServer;
 use crate::tls::ServerTls;
 
 /// The gRPC services and HTTP endpoints of the client port as one router.
-pub fn router(core: Arc<Core>, gateway: bool) -> axum::Router {
+pub fn router(core: Arc<Core>, gateway: bool, tls: Vec<ServerTls>) -> axum::Router {
     let max = core.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let grpc = tonic::service::Routes::new(
         KvServer::new(KvService::new(core.clone())).max_decoding_message_size(max),
@@ -55,7 +55,7 @@ pub fn router(core: Arc<Core>, gateway: bool) -> axum::Router {
     };
     // gRPC and gateway calls are served as the user their token or certificate names.
     let routes = routes.layer(axum::middleware::from_fn(crate::auth::with_credentials));
-    routes.merge(crate::http::routes(core))
+    routes.merge(crate::http::routes(core, tls))
 }
 
 /// Accepts connections until `shutdown`; with `tls`, each one completes a TLS handshake first
@@ -101,10 +101,37 @@ pub async fn serve(
     }
 }
 
+/// Accepts connections on a unix socket (plain, as etcd's `unix://` client URLs) until `shutdown`.
+pub async fn serve_unix(
+    listener: tokio::net::UnixListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    loop {
+        let stream = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+        };
+        tracker.spawn(serve_connection(
+            stream,
+            router.clone(),
+            "unix socket",
+            shutdown.clone(),
+        ));
+    }
+}
+
 async fn serve_connection<S>(
     stream: S,
     router: axum::Router,
-    peer: std::net::SocketAddr,
+    peer: impl std::fmt::Display + Send + 'static,
     shutdown: CancellationToken,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,

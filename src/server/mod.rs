@@ -55,6 +55,8 @@ pub struct Options {
     pub auto_compaction: Option<AutoCompaction>,
     /// Peer listeners.
     pub listen_peer: Vec<Listen>,
+    /// Client unix sockets (`unix://` listen URLs).
+    pub listen_client_unix: Vec<PathBuf>,
     /// Join an existing cluster (`--initial-cluster-state existing`) instead of creating one.
     pub initial_cluster_existing: bool,
     /// TLS of the https client listeners.
@@ -123,6 +125,14 @@ pub enum StartError {
     /// raft refused to start.
     #[error("raft: {0}")]
     Raft(String),
+    /// A unix socket could not be bound.
+    #[error("cannot listen on unix socket {path}: {reason}")]
+    Unix {
+        /// The socket path.
+        path: PathBuf,
+        /// The reason.
+        reason: std::io::Error,
+    },
     /// TLS is asked for but not configured.
     #[error("{0}")]
     Tls(String),
@@ -504,7 +514,12 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
             .await?,
         );
     }
-    let router = listener::router(core.clone(), opts.enable_gateway);
+    let tls_listeners: Vec<ServerTls> = [&opts.client_tls, &opts.peer_tls]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    let router = listener::router(core.clone(), opts.enable_gateway, tls_listeners);
     let mut client_addrs = Vec::new();
     for listen in &opts.listen_client {
         let tls = if listen.tls {
@@ -517,6 +532,21 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
             None
         };
         client_addrs.push(bind(listen, "client", router.clone(), tls, &shutdown, &tracker).await?);
+    }
+    for path in &opts.listen_client_unix {
+        // A socket file left by a previous run would make bind fail.
+        let _ = std::fs::remove_file(path);
+        let l = tokio::net::UnixListener::bind(path).map_err(|reason| StartError::Unix {
+            path: path.clone(),
+            reason,
+        })?;
+        info!(path = %path.display(), "serving client traffic on a unix socket");
+        tracker.spawn(listener::serve_unix(
+            l,
+            router.clone(),
+            shutdown.clone(),
+            tracker.clone(),
+        ));
     }
     for tls in [&opts.client_tls, &opts.peer_tls].into_iter().flatten() {
         tracker.spawn(tls.spawn_reloader(shutdown.clone()));

@@ -139,6 +139,11 @@ impl ServerTls {
         self.inner.current.read().clone()
     }
 
+    /// When the certificate this listener serves expires (Unix seconds).
+    pub fn certificate_not_after(&self) -> Option<i64> {
+        self.generation().material.served_not_after
+    }
+
     /// The current server configuration (changes on reload).
     pub fn server_config(&self) -> Arc<ServerConfig> {
         self.generation().material.server.clone()

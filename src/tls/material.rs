@@ -35,6 +35,8 @@ pub(crate) struct Material {
     pub(crate) warnings: Vec<String>,
     /// With auto TLS, when its certificate expires (it is then regenerated).
     pub(crate) auto_not_after: Option<i64>,
+    /// When the served certificate expires (Unix seconds), for the expiry metric.
+    pub(crate) served_not_after: Option<i64>,
     /// True when connecting clients must present a verified certificate.
     pub(crate) requires_client_cert: bool,
 }
@@ -107,6 +109,11 @@ impl Material {
         )?;
         files.push(cert_path.clone());
         files.push(key_path.clone());
+        let served_not_after = served
+            .cert
+            .first()
+            .and_then(|d| cert::parse(d).ok())
+            .map(|leaf| cert::validity(&leaf).1);
         let served = Arc::new(served);
 
         // The certificate kvd presents when it dials.
@@ -195,6 +202,7 @@ impl Material {
         files.sort();
         files.dedup();
         Ok(Material {
+            served_not_after,
             server: Arc::new(server),
             client: Arc::new(client),
             files,

@@ -44,6 +44,7 @@ pub fn options(dir: &std::path::Path) -> Options {
         peer_tls: None,
         peer_dial_tls: None,
         enable_gateway: true,
+        listen_client_unix: Vec::new(),
         // bcrypt's cheapest cost keeps tests fast (kvd's default is etcd's 10).
         auth: kvd::auth::AuthOptions {
             bcrypt_cost: 4,
