@@ -242,17 +242,21 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         let stopped = handle.stopped();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("installing the SIGTERM handler")?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => info!("received interrupt signal, shutting down..."),
-            _ = term.recv() => info!("received terminated signal, shutting down..."),
-            () = stopped.cancelled() => warn!("server stopped"),
-        }
+        // Stopping on its own (raft failed, or this member was removed) is an error exit.
+        let failed = tokio::select! {
+            _ = tokio::signal::ctrl_c() => { info!("received interrupt signal, shutting down..."); false }
+            _ = term.recv() => { info!("received terminated signal, shutting down..."); false }
+            () = stopped.cancelled() => { warn!("server stopped"); true }
+        };
         // A second signal forces the exit.
         tokio::spawn(async {
             let _ = tokio::signal::ctrl_c().await;
             std::process::exit(1);
         });
         handle.shutdown().await;
+        if failed {
+            anyhow::bail!("the member stopped; see the log above for why");
+        }
         Ok(())
     })
 }

@@ -163,10 +163,11 @@ pub fn import(
             )
         })
         .collect();
+    // -1 when the snapshot was never compacted, as etcd numbers it.
     let compact = backend
         .finished_compact_rev
-        .unwrap_or(0)
-        .max(backend.scheduled_compact_rev.unwrap_or(0));
+        .max(backend.scheduled_compact_rev)
+        .unwrap_or(-1);
     let current = backend.revision().max(compact).max(1);
     let mut batch = StateBatch::default();
     MvccStore::import(&mut batch, &records, current, compact);

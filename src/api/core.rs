@@ -198,6 +198,18 @@ impl Core {
         }
     }
 
+    /// A learner serves only serializable reads and status, as in etcd.
+    ///
+    /// # Errors
+    /// [`ApiError::NotSupportedForLearner`] on a learner.
+    pub fn reject_learner(&self) -> Result<(), ApiError> {
+        let learner = self.state.membership.read().members.get(&self.member_id).is_some_and(|m| m.is_learner);
+        if learner {
+            return Err(ApiError::NotSupportedForLearner);
+        }
+        Ok(())
+    }
+
     /// Waits until this member may serve a linearizable read.
     ///
     /// # Errors

@@ -42,6 +42,9 @@ fn unexpected(r: ApplyResponse) -> Status {
 pub async fn range(core: &Core, r: &RangeRequest) -> Result<RangeResponse, ApiError> {
     validate::range(r)?;
     if !r.serializable {
+        core.reject_learner()?;
+    }
+    if !r.serializable {
         core.read_barrier().await?;
     }
     let who = core
@@ -65,6 +68,7 @@ pub async fn range(core: &Core, r: &RangeRequest) -> Result<RangeResponse, ApiEr
 /// Validation, quota, proposal or apply errors.
 pub async fn put(core: &Core, p: PutRequest) -> Result<PutResponse, ApiError> {
     validate::put(&p)?;
+    core.reject_learner()?;
     core.check_quota(p.key.len() + p.value.len()).await?;
     core.authorize(Need::Put(&p)).await?;
     match core.propose(Op::Put(p)).await? {
@@ -85,6 +89,7 @@ pub async fn delete_range(
     d: DeleteRangeRequest,
 ) -> Result<DeleteRangeResponse, ApiError> {
     validate::delete_range(&d)?;
+    core.reject_learner()?;
     core.authorize(Need::Delete(&d)).await?;
     match core.propose(Op::DeleteRange(d)).await? {
         ApplyResponse::DeleteRange(mut r) => {
@@ -101,6 +106,7 @@ pub async fn delete_range(
 /// Validation, quota, proposal or apply errors.
 pub async fn txn(core: &Core, t: TxnRequest) -> Result<TxnResponse, ApiError> {
     validate::txn(&t, core.limits.max_txn_ops)?;
+    core.reject_learner()?;
     if mvcc::is_read_only(&t) {
         let serializable = t.success.iter().chain(&t.failure).all(|op| {
             matches!(&op.request, Some(crate::proto::etcdserverpb::request_op::Request::RequestRange(r)) if r.serializable)

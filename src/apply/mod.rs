@@ -527,6 +527,7 @@ impl StateMachine for Applier {
             }
             batch.put(APPLIED_INDEX, last.to_be_bytes());
             self.engine.apply_state(batch)?;
+            mvcc.clear_pending();
         }
         self.applied_index = last;
         for (rev, evs) in &events {

@@ -55,6 +55,9 @@ pub struct MvccStore {
     current_rev: i64,
     compact_rev: i64,
     size_bytes: u64,
+    /// Values written by transactions whose storage batch is not applied yet: apply groups
+    /// several commands in one batch, and a later one must see an earlier one's writes.
+    pending: HashMap<Revision, KeyValue>,
 }
 
 fn kv_key(rev: Revision, tombstone: bool) -> Vec<u8> {
@@ -116,6 +119,7 @@ impl MvccStore {
             current_rev,
             compact_rev,
             size_bytes,
+            pending: HashMap::new(),
         })
     }
 
@@ -197,7 +201,7 @@ impl MvccStore {
     }
 
     fn value_at(&self, rev: Revision, overlay: &HashMap<Revision, KeyValue>) -> Result<KeyValue> {
-        if let Some(kv) = overlay.get(&rev) {
+        if let Some(kv) = overlay.get(&rev).or_else(|| self.pending.get(&rev)) {
             return Ok(kv.clone());
         }
         let raw = self
@@ -272,6 +276,11 @@ impl MvccStore {
         if compact_rev >= 0 {
             batch.put(META_COMPACT_REV, compact_rev.to_be_bytes());
         }
+    }
+
+    /// Forgets pending values once their storage batch is applied.
+    pub fn clear_pending(&mut self) {
+        self.pending.clear();
     }
 
     /// Starts a write transaction; its changes go into `batch`.
@@ -462,7 +471,7 @@ impl WriteTxn<'_> {
             kv: Arc::new(kv.clone()),
             prev_kv: prev.map(Arc::new),
         });
-        self.overlay.insert(rev, kv);
+        self.store.pending.insert(rev, kv);
         Ok(rev.main)
     }
 

@@ -333,6 +333,15 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
             engine.flush()?;
         }
         store.set_snapshot_source(snapshot_source);
+        // Everything applied was committed: a commit index recorded below it (a crash between
+        // two writes) is raised, as raft-rs requires applied <= committed.
+        let applied_before = sm.applied_index();
+        if store.hard_state().commit < applied_before && applied_before <= store.last_index() {
+            let mut batch = RaftBatch::default();
+            store.set_commit(applied_before, &mut batch);
+            store.write(batch)?;
+            engine.flush()?;
+        }
         let heartbeat_ms = config.heartbeat.as_millis().max(1);
         let election_ticks =
             usize::try_from((config.election_timeout.as_millis() / heartbeat_ms).max(2))
@@ -563,7 +572,10 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
             self.sm.on_leader_change(leader, term, is_self);
             if leader != 0 {
                 for (data, ack) in std::mem::take(&mut self.waiting_for_leader) {
-                    self.propose(data, ack);
+                    // A caller that gave up was told its write failed: it must not apply later.
+                    if !ack.is_closed() {
+                        self.propose(data, ack);
+                    }
                 }
                 let pending: Vec<Vec<u8>> = self.reads.keys().cloned().collect();
                 for ctx in pending {
@@ -629,7 +641,6 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
             }
         }
         let committed = ready.take_committed_entries();
-        self.apply(committed)?;
         let mut batch = RaftBatch::default();
         let mut wrote = false;
         if !ready.entries().is_empty() {
@@ -641,7 +652,12 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
             wrote = true;
         }
         if wrote {
+            // Written before the state the committed entries produce, so that storage never
+            // holds an applied index above the commit index it recorded.
             self.store.write(batch)?;
+        }
+        self.apply(committed)?;
+        if wrote {
             // Durable before anything that depends on it is sent or acknowledged.
             self.engine.flush()?;
         }
