@@ -55,7 +55,31 @@ pub fn router(core: Arc<Core>, gateway: bool, tls: Vec<ServerTls>) -> axum::Rout
     };
     // gRPC and gateway calls are served as the user their token or certificate names.
     let routes = routes.layer(axum::middleware::from_fn(crate::auth::with_credentials));
-    routes.merge(crate::http::routes(core, tls))
+    routes
+        .merge(crate::http::routes(core, tls))
+        .fallback(not_found)
+}
+
+/// What a path nothing serves answers: gRPC's "unimplemented" to gRPC clients, and Go's
+/// `404 page not found` to everything else (as etcd does), never a 200.
+pub async fn not_found(request: axum::extract::Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let grpc = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/grpc"));
+    if grpc {
+        return tonic::Status::unimplemented("")
+            .into_http::<axum::body::Body>()
+            .into_response();
+    }
+    (
+        http::StatusCode::NOT_FOUND,
+        [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "404 page not found\n",
+    )
+        .into_response()
 }
 
 /// Accepts connections until `shutdown`; with `tls`, each one completes a TLS handshake first

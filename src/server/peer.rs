@@ -156,14 +156,17 @@ pub fn router(core: Arc<Core>) -> axum::Router {
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX),
     );
-    grpc.prepare().into_axum_router().route(
-        "/version",
-        axum::routing::get(|| async {
-            format!(
-                r#"{{"etcdserver":"{}","etcdcluster":"{}"}}"#,
-                crate::api::core::ETCD_VERSION,
-                crate::api::core::ETCD_CLUSTER_VERSION
-            )
-        }),
-    )
+    grpc.prepare()
+        .into_axum_router()
+        .route(
+            "/version",
+            axum::routing::get(|| async {
+                format!(
+                    r#"{{"etcdserver":"{}","etcdcluster":"{}"}}"#,
+                    crate::api::core::ETCD_VERSION,
+                    crate::api::core::ETCD_CLUSTER_VERSION
+                )
+            }),
+        )
+        .fallback(super::listener::not_found)
 }

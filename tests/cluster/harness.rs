@@ -1,0 +1,632 @@
+//! Process harness: members of a multi-member cluster as child processes.
+//!
+//! Owns free loopback ports, the [`Node`] process guard (start, readiness, kill -9, restart,
+//! log tail, killed on drop), and [`Cluster`] (start N members with or without peer proxies,
+//! add members at run time, find the leader, wait for catch-up, compare `hashkv`). Every URL
+//! and security flag comes from [`crate::security`].
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kvd::proto::etcdserverpb::cluster_client::ClusterClient;
+use kvd::proto::etcdserverpb::{MemberAddRequest, MemberListRequest};
+use tonic::transport::Channel;
+
+use crate::client;
+use crate::proxy::Net;
+use crate::security;
+
+/// How long a member may take to become ready after it was started.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Poll interval of every wait loop.
+pub const POLL: Duration = Duration::from_millis(50);
+
+/// The server under test: `KVD_BIN` if set (e.g. `/usr/bin/etcd`, to check the scenarios
+/// themselves against the reference), else the `kvd` binary cargo built for this package.
+pub fn kvd_bin() -> PathBuf {
+    std::env::var_os("KVD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kvd")))
+}
+
+/// True when the server under test is kvd (not etcd through `KVD_BIN`): for checks of
+/// kvd's own log lines.
+pub fn testing_kvd() -> bool {
+    kvd_bin() != etcd_bin()
+}
+
+/// The reference server: real etcd 3.4.
+pub fn etcd_bin() -> PathBuf {
+    PathBuf::from("/usr/bin/etcd")
+}
+
+static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+
+/// Ports the kernel never picks as the local port of an outgoing connection: below the
+/// ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`), or above it when it starts low.
+fn non_ephemeral_ports() -> std::ops::Range<u16> {
+    let range =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let mut it = range
+        .split_whitespace()
+        .filter_map(|p| p.parse::<u16>().ok());
+    match (it.next(), it.next()) {
+        (Some(lo), _) if lo > 12_000 => 10_000..lo,
+        (_, Some(hi)) if hi < 63_000 => hi + 1..65_535,
+        _ => 10_000..30_000,
+    }
+}
+
+/// A loopback port that was free a moment ago, that this process never handed out before,
+/// and that lies outside the ephemeral range: a member's port stays free while the member
+/// is down between a kill and its restart, because no outgoing connection can take it.
+pub fn free_port() -> u16 {
+    let mut seen = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let seen = seen.get_or_insert_with(HashSet::new);
+    let range = non_ephemeral_ports();
+    let span = u32::from(range.end - range.start);
+    // start somewhere different in every process, to stay clear of parallel test binaries
+    let mut offset = (std::process::id().wrapping_mul(7919)) % span;
+    for _ in 0..span {
+        let port = range.start + u16::try_from(offset).expect("offset below span");
+        offset = (offset + 1) % span;
+        if seen.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            seen.insert(port);
+            return port;
+        }
+    }
+    panic!("no free loopback port in {range:?}");
+}
+
+/// One member's network identity.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    /// `--name`.
+    pub name: String,
+    /// Client port on 127.0.0.1.
+    pub client_port: u16,
+    /// Port the member's peer listener binds.
+    pub peer_port: u16,
+    /// Port in the member's advertised peer URL (its proxy's, or `peer_port` without one).
+    pub advertised_peer_port: u16,
+}
+
+impl Spec {
+    /// `127.0.0.1:CLIENT`.
+    pub fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.client_port)
+    }
+
+    /// The client URL.
+    pub fn client_url(&self) -> String {
+        format!("{}://{}", security::client_scheme(), self.endpoint())
+    }
+
+    /// The peer URL other members use (`--initial-advertise-peer-urls`).
+    pub fn peer_url(&self) -> String {
+        format!(
+            "{}://127.0.0.1:{}",
+            security::peer_scheme(),
+            self.advertised_peer_port
+        )
+    }
+
+    /// The peer URL the member listens on.
+    pub fn listen_peer_url(&self) -> String {
+        format!("{}://127.0.0.1:{}", security::peer_scheme(), self.peer_port)
+    }
+}
+
+/// One member process with its own temp dir; SIGKILLed on drop.
+pub struct Node {
+    /// Name and ports.
+    pub spec: Spec,
+    /// Raft member ID (learned from `Status` once ready; 0 before).
+    pub id: u64,
+    /// Started as a learner (readiness then cannot use a linearizable read).
+    pub learner: bool,
+    index: usize,
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+    child: Option<Child>,
+    log: PathBuf,
+    net: Option<Arc<Net>>,
+}
+
+impl Node {
+    /// Starts member `spec` of `initial_cluster` without waiting for it.
+    fn spawn(
+        index: usize,
+        bin: &std::path::Path,
+        spec: Spec,
+        initial_cluster: &str,
+        state: &str,
+        extra: &[String],
+        net: Option<Arc<Net>>,
+    ) -> Node {
+        let dir = tempfile::Builder::new()
+            .prefix("kvd-cluster-")
+            .tempdir()
+            .expect("create temp dir");
+        let mut args: Vec<String> = vec![
+            "--name".into(),
+            spec.name.clone(),
+            "--data-dir".into(),
+            dir.path().join("data").display().to_string(),
+            "--listen-client-urls".into(),
+            spec.client_url(),
+            "--advertise-client-urls".into(),
+            spec.client_url(),
+            "--listen-peer-urls".into(),
+            spec.listen_peer_url(),
+            "--initial-advertise-peer-urls".into(),
+            spec.peer_url(),
+            "--initial-cluster".into(),
+            initial_cluster.into(),
+            "--initial-cluster-state".into(),
+            state.into(),
+        ];
+        args.extend(extra.iter().cloned());
+        args.extend(security::member_flags(dir.path(), &spec.name));
+        let log = dir.path().join("server.log");
+        let mut n = Node {
+            spec,
+            id: 0,
+            learner: false,
+            index,
+            bin: bin.to_path_buf(),
+            dir,
+            args,
+            child: None,
+            log,
+            net,
+        };
+        n.launch();
+        n
+    }
+
+    fn launch(&mut self) {
+        assert!(self.child.is_none(), "{} already running", self.spec.name);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open server log");
+        let log2 = log.try_clone().expect("clone log handle");
+        let child = Command::new(&self.bin)
+            .args(&self.args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
+        if let Some(net) = &self.net {
+            net.register(child.id(), self.index);
+        }
+        self.child = Some(child);
+    }
+
+    /// `127.0.0.1:CLIENT`.
+    pub fn endpoint(&self) -> String {
+        self.spec.endpoint()
+    }
+
+    /// A lazily connecting gRPC channel to this member's client listener.
+    pub fn channel(&self) -> Channel {
+        security::endpoint(&self.endpoint()).connect_lazy()
+    }
+
+    /// SIGKILL (no clean shutdown) and reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+            if let Some(net) = &self.net {
+                net.unregister(c.id());
+            }
+        }
+    }
+
+    /// Waits until the process exits by itself; its status, or `None` after `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    self.child = None;
+                    return Some(st);
+                }
+            } else {
+                return None;
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Starts the same binary again with the same flags and data dir and waits until ready.
+    pub async fn restart(&mut self) {
+        self.launch();
+        self.wait_ready(READY_TIMEOUT).await;
+    }
+
+    /// Waits until the member answers like `etcdctl endpoint health` expects (a linearizable
+    /// read; a learner, which refuses those, only needs to answer `Status`); panics with the
+    /// log tail after `timeout` or if the process exits.
+    pub async fn wait_ready(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let ch = self.channel();
+        let mut last;
+        loop {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    self.child = None;
+                    panic!(
+                        "{} exited during startup ({st}); log tail:\n{}",
+                        self.spec.name,
+                        self.log_tail(40)
+                    );
+                }
+            }
+            let ready = if self.learner {
+                client::status(&ch).await.map(|_| ())
+            } else {
+                client::get(&ch, "health", false).await.map(|_| ())
+            };
+            match ready {
+                Ok(()) => break,
+                Err(e) => last = e.to_string(),
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{} not ready within {timeout:?} (last error: {last}); log tail:\n{}",
+                    self.spec.name,
+                    self.log_tail(40)
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        if let Ok(st) = client::status(&ch).await {
+            self.id = st.header.map_or(0, |h| h.member_id);
+        }
+    }
+
+    /// The whole log the member wrote so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The last `n` lines of the member's log, without backtrace frames (so a panic message
+    /// stays in view when `RUST_BACKTRACE` is set).
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = self.log_text();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                let t = l.trim_start();
+                let frame = t.split_once(": ").is_some_and(|(num, _)| {
+                    !num.is_empty() && num.chars().all(|c| c.is_ascii_digit())
+                });
+                !(l.starts_with(' ') && (frame || t.starts_with("at ")))
+            })
+            .collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// How to start a cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterOpts {
+    /// Server binary (kvd or etcd).
+    pub bin: PathBuf,
+    /// Number of members.
+    pub size: usize,
+    /// Put a [`Net`] proxy in front of every peer listener.
+    pub proxied: bool,
+    /// Flags every member gets (timing, snapshot count, ...).
+    pub flags: Vec<String>,
+}
+
+impl ClusterOpts {
+    /// `size` kvd members with etcd's default timing (heartbeat 100 ms, election 1 s).
+    pub fn kvd(size: usize) -> ClusterOpts {
+        ClusterOpts {
+            bin: kvd_bin(),
+            size,
+            proxied: false,
+            flags: timing_flags(),
+        }
+    }
+
+    /// Adds member flags.
+    pub fn flags(mut self, flags: &[&str]) -> ClusterOpts {
+        self.flags.extend(flags.iter().map(|s| s.to_string()));
+        self
+    }
+}
+
+/// Heartbeat interval in milliseconds.
+pub const HEARTBEAT_MS: u64 = 100;
+/// Election timeout in milliseconds.
+pub const ELECTION_MS: u64 = 1000;
+
+fn timing_flags() -> Vec<String> {
+    vec![
+        "--heartbeat-interval".into(),
+        HEARTBEAT_MS.to_string(),
+        "--election-timeout".into(),
+        ELECTION_MS.to_string(),
+    ]
+}
+
+/// A running cluster; every member is killed on drop (and the proxies closed after them).
+pub struct Cluster {
+    /// Members in start order (`m1`, `m2`, ...), then members added later.
+    pub nodes: Vec<Node>,
+    /// The proxies, when started with `proxied`.
+    pub net: Option<Arc<Net>>,
+    opts: ClusterOpts,
+    token: String,
+}
+
+impl Cluster {
+    /// Starts `opts.size` members and waits until every one is ready.
+    pub async fn start(opts: ClusterOpts) -> Cluster {
+        let net = opts.proxied.then(|| Arc::new(Net::new()));
+        let specs: Vec<Spec> = (0..opts.size)
+            .map(|i| {
+                let peer_port = free_port();
+                let advertised_peer_port = match &net {
+                    Some(n) => n.add_proxy(i, peer_port),
+                    None => peer_port,
+                };
+                Spec {
+                    name: format!("m{}", i + 1),
+                    client_port: free_port(),
+                    peer_port,
+                    advertised_peer_port,
+                }
+            })
+            .collect();
+        let initial = specs
+            .iter()
+            .map(|s| format!("{}={}", s.name, s.peer_url()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let token = format!("kvd-cluster-{}", free_port());
+        let mut flags = opts.flags.clone();
+        flags.extend(["--initial-cluster-token".to_string(), token.clone()]);
+        let mut nodes: Vec<Node> = specs
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| Node::spawn(i, &opts.bin, s, &initial, "new", &flags, net.clone()))
+            .collect();
+        for n in &mut nodes {
+            n.wait_ready(READY_TIMEOUT).await;
+        }
+        Cluster {
+            nodes,
+            net,
+            opts,
+            token,
+        }
+    }
+
+    /// Announces a new member through member `via` (`member add [--learner]`), starts it with
+    /// `--initial-cluster-state existing` and waits until it is ready; returns its index.
+    pub async fn add_member(&mut self, name: &str, learner: bool, via: usize) -> usize {
+        assert!(
+            self.net.is_none(),
+            "adding members behind proxies is not supported"
+        );
+        let index = self.nodes.len();
+        let peer_port = free_port();
+        let spec = Spec {
+            name: name.to_string(),
+            client_port: free_port(),
+            peer_port,
+            advertised_peer_port: peer_port,
+        };
+        let mut cc = ClusterClient::new(self.nodes[via].channel());
+        // etcd refuses with "unhealthy cluster" until every member has been connected for
+        // 5 s (its strict reconfiguration check); retry that within the deadline
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let resp = loop {
+            let r = client::within(
+                client::OP_TIMEOUT,
+                cc.member_add(MemberAddRequest {
+                    peer_ur_ls: vec![spec.peer_url()],
+                    is_learner: learner,
+                }),
+            )
+            .await;
+            match r {
+                Ok(r) => break r.into_inner(),
+                Err(e)
+                    if e.message() == "etcdserver: unhealthy cluster"
+                        && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("member add {name}: {e}"),
+            }
+        };
+        let added = resp.member.expect("member add returns the member");
+        let initial = resp
+            .members
+            .iter()
+            .map(|m| {
+                let n = if m.id == added.id { name } else { &m.name };
+                format!("{n}={}", m.peer_ur_ls.join(&format!(",{n}=")))
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut flags = self.opts.flags.clone();
+        flags.extend(["--initial-cluster-token".to_string(), self.token.clone()]);
+        let mut node = Node::spawn(
+            index,
+            &self.opts.bin,
+            spec,
+            &initial,
+            "existing",
+            &flags,
+            None,
+        );
+        node.learner = learner;
+        node.wait_ready(READY_TIMEOUT).await;
+        assert_eq!(
+            node.id, added.id,
+            "the new member runs under the announced ID"
+        );
+        self.nodes.push(node);
+        index
+    }
+
+    /// The member list as member `via` reports it.
+    pub async fn member_list(&self, via: usize) -> Vec<kvd::proto::etcdserverpb::Member> {
+        let mut cc = ClusterClient::new(self.nodes[via].channel());
+        client::within(client::OP_TIMEOUT, cc.member_list(MemberListRequest {}))
+            .await
+            .unwrap_or_else(|e| panic!("member list via {}: {e}", self.nodes[via].spec.name))
+            .into_inner()
+            .members
+    }
+
+    /// Panics (with the log tail) if a member at `idx` exited by itself.
+    pub fn assert_alive(&mut self, idx: &[usize]) {
+        for &i in idx {
+            let n = &mut self.nodes[i];
+            if let Some(Ok(Some(st))) = n.child.as_mut().map(|c| c.try_wait()) {
+                n.child = None;
+                panic!(
+                    "{} exited by itself ({st}); log tail:\n{}",
+                    n.spec.name,
+                    n.log_tail(20)
+                );
+            }
+        }
+    }
+
+    /// Index of the member with raft ID `id`.
+    pub fn index_of(&self, id: u64) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+
+    /// Waits until the members at `among` agree on one leader that is one of them, and no
+    /// member still believes in `not`; returns the leader's index.
+    pub async fn wait_leader(&self, among: &[usize], not: Option<u64>, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let channels: Vec<Channel> = among.iter().map(|&i| self.nodes[i].channel()).collect();
+        loop {
+            let mut seen = Vec::new();
+            for ch in &channels {
+                seen.push(client::status(ch).await.map(|s| s.leader));
+            }
+            if let Some(Ok(l)) = seen.first() {
+                let agreed = seen.iter().all(|s| s.as_ref().ok() == Some(l));
+                if agreed && *l != 0 && Some(*l) != not {
+                    if let Some(i) = self.index_of(*l) {
+                        if among.contains(&i) {
+                            return i;
+                        }
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                panic!("no agreed leader among {among:?} within {timeout:?}; saw {seen:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until member `i` has applied revision `rev` (serializable reads show it).
+    pub async fn wait_revision(&self, i: usize, rev: i64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let ch = self.nodes[i].channel();
+        let mut last;
+        loop {
+            match client::get(&ch, "__probe__", true).await {
+                Ok(r) if r.revision >= rev => return,
+                Ok(r) => last = format!("at revision {}", r.revision),
+                Err(e) => last = e.to_string(),
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{} did not reach revision {rev} within {timeout:?} ({last}); log tail:\n{}",
+                    self.nodes[i].spec.name,
+                    self.nodes[i].log_tail(30)
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Current revision as member `i` serves it linearizably.
+    pub async fn revision(&self, i: usize) -> i64 {
+        client::get(&self.nodes[i].channel(), "__probe__", false)
+            .await
+            .unwrap_or_else(|e| panic!("read on {}: {e}", self.nodes[i].spec.name))
+            .revision
+    }
+
+    /// Waits until every member at `members` has applied the current revision, then asserts
+    /// that `hashkv` at that revision is equal on all of them; returns (revision, hash).
+    pub async fn assert_hashes_agree(&self, members: &[usize], timeout: Duration) -> (i64, u32) {
+        let rev = self.revision(members[0]).await;
+        for &i in members {
+            self.wait_revision(i, rev, timeout).await;
+        }
+        let mut hashes = Vec::new();
+        for &i in members {
+            let h = client::hash_kv(&self.nodes[i].channel(), rev)
+                .await
+                .unwrap_or_else(|e| panic!("hashkv on {}: {e}", self.nodes[i].spec.name));
+            hashes.push((self.nodes[i].spec.name.clone(), h.hash, h.compact_revision));
+        }
+        assert!(
+            hashes
+                .iter()
+                .all(|h| (h.1, h.2) == (hashes[0].1, hashes[0].2)),
+            "hashkv at revision {rev} differs: {hashes:?}"
+        );
+        (rev, hashes[0].1)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for n in &mut self.nodes {
+            let state = match n.child.as_mut().map(|c| c.try_wait()) {
+                Some(Ok(None)) => "running".to_string(),
+                Some(Ok(Some(st))) => format!("exited: {st}"),
+                Some(Err(e)) => format!("unknown: {e}"),
+                None => "not running".to_string(),
+            };
+            eprintln!(
+                "---- {} ({state}), last log lines:\n{}",
+                n.spec.name,
+                n.log_tail(25)
+            );
+        }
+    }
+}
