@@ -203,7 +203,13 @@ impl Core {
     /// # Errors
     /// [`ApiError::NotSupportedForLearner`] on a learner.
     pub fn reject_learner(&self) -> Result<(), ApiError> {
-        let learner = self.state.membership.read().members.get(&self.member_id).is_some_and(|m| m.is_learner);
+        let learner = self
+            .state
+            .membership
+            .read()
+            .members
+            .get(&self.member_id)
+            .is_some_and(|m| m.is_learner);
         if learner {
             return Err(ApiError::NotSupportedForLearner);
         }
