@@ -41,10 +41,18 @@ fn bench_put(c: &mut Criterion) {
 fn bench_range(c: &mut Criterion) {
     let store = store_with(10_000);
     c.bench_function("mvcc range one key (10k keys)", |b| {
-        b.iter(|| store.range_at(b"key/005000", b"", 0, 0, false).expect("range"))
+        b.iter(|| {
+            store
+                .range_at(b"key/005000", b"", 0, 0, false)
+                .expect("range")
+        })
     });
     c.bench_function("mvcc range 100 keys (10k keys)", |b| {
-        b.iter(|| store.range_at(b"key/005000", b"key/005100", 0, 0, false).expect("range"))
+        b.iter(|| {
+            store
+                .range_at(b"key/005000", b"key/005100", 0, 0, false)
+                .expect("range")
+        })
     });
     c.bench_function("mvcc count-only whole keyspace (10k keys)", |b| {
         b.iter(|| store.range_at(b"key/", b"key0", 0, 0, true).expect("range"))
@@ -52,14 +60,21 @@ fn bench_range(c: &mut Criterion) {
 }
 
 fn bench_watch_fanout(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let _guard = runtime.enter();
     let mvcc = Arc::new(RwLock::new(store_with(0)));
     let hub = WatchHub::new(mvcc.clone());
     let mut receivers = Vec::new();
     for w in 0..1000 {
         let (tx, rx) = tokio::sync::mpsc::channel(1 << 16);
-        let spec = WatchSpec { key: b"key/".to_vec(), range_end: b"key0".to_vec(), no_put: false, no_delete: false };
+        let spec = WatchSpec {
+            key: b"key/".to_vec(),
+            range_end: b"key0".to_vec(),
+            no_put: false,
+            no_delete: false,
+        };
         hub.watch((1, w), spec, 0, tx);
         receivers.push(rx);
     }

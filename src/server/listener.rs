@@ -70,7 +70,7 @@ pub async fn not_found(request: axum::extract::Request) -> axum::response::Respo
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/grpc"));
     if grpc {
-        return tonic::Status::unimplemented("")
+        return tonic::Status::new(tonic::Code::Unimplemented, "unknown service or method")
             .into_http::<axum::body::Body>()
             .into_response();
     }
