@@ -163,12 +163,65 @@ impl ServerHandle {
 
     /// Stops in order: listeners and streams, background tasks, raft, then flushes storage.
     pub async fn shutdown(self) {
+        self.hand_over_leadership().await;
         self.shutdown.cancel();
         self.tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.tracker.wait()).await;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.raft_task).await;
         if let Err(e) = self.engine.flush() {
             error!(error = %e, "final flush failed");
+        }
+    }
+}
+
+impl ServerHandle {
+    /// A leader that stops hands leadership to the most up-to-date voter it heard from
+    /// recently, so the cluster does not wait out an election timeout (etcd does the same).
+    /// It waits at most two election timeouts and gives up quietly: a target that is stopping
+    /// too simply never takes over.
+    async fn hand_over_leadership(&self) {
+        let core = &self.core;
+        if core.raft.status().leader != core.member_id {
+            return;
+        }
+        let Ok(progress) = core.raft.progress().await else {
+            return;
+        };
+        let voters: Vec<u64> = core
+            .state
+            .membership
+            .read()
+            .members
+            .values()
+            .filter(|m| !m.is_learner && m.id != core.member_id)
+            .map(|m| m.id)
+            .collect();
+        let target = voters
+            .iter()
+            .filter_map(|id| {
+                progress
+                    .get(id)
+                    .filter(|p| p.recent_active)
+                    .map(|p| (p.matched, *id))
+            })
+            .max();
+        let Some((_, target)) = target else { return };
+        if core.raft.transfer_leader(target).await.is_err() {
+            return;
+        }
+        let mut status = core.raft.status_watch();
+        let wait = Duration::from_secs(1);
+        let moved =
+            tokio::time::timeout(wait, status.wait_for(|s| s.leader != core.member_id)).await;
+        match moved {
+            Ok(Ok(_)) => info!(
+                to = format!("{target:x}"),
+                "handed leadership over before stopping"
+            ),
+            _ => warn!(
+                to = format!("{target:x}"),
+                "leadership hand-over before stopping did not finish; stopping anyway"
+            ),
         }
     }
 }
