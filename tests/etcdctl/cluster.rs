@@ -104,3 +104,47 @@ fn three_member_cluster() {
     c.servers[2].ok(&["put", "k", "v3"]);
     c.servers[0].ctl(&["get", "k"]).prints("k\nv3\n");
 }
+
+/// kvd hands leadership over before a leader stops on SIGTERM, so the other members serve a
+/// write at once instead of after an election timeout.
+#[test]
+fn a_stopping_leader_hands_over_leadership() {
+    require_tools!();
+    let _g = crate::harness::shared();
+    let mut c = Cluster::start(&kvd_bin(), 3, &[]);
+    let st = Ctl::new(&c.endpoints())
+        .args(&["endpoint", "status", "-w", "json"])
+        .run()
+        .ok()
+        .json();
+    let st = st.as_array().cloned().unwrap_or_default();
+    let leader_id = st[0]["Status"]["leader"].clone();
+    let leader = st
+        .iter()
+        .position(|e| e["Status"]["header"]["member_id"] == leader_id)
+        .expect("one member leads");
+    let endpoint = st[leader]["Endpoint"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let index = c
+        .servers
+        .iter()
+        .position(|s| s.endpoint() == endpoint)
+        .expect("leader is a member");
+    c.servers[index].stop();
+    let other = (index + 1) % 3;
+    // The write succeeds right away, and the old leader's log says it handed over.
+    Ctl::new(&c.servers[other].endpoint())
+        .command_timeout("3s")
+        .args(&["put", "after-stop", "x"])
+        .run()
+        .ok();
+    assert!(
+        c.servers[index]
+            .log_tail(50)
+            .contains("handed leadership over before stopping"),
+        "{}",
+        c.servers[index].log_tail(20)
+    );
+}
