@@ -14,6 +14,7 @@
 #[macro_use]
 mod harness;
 mod certs;
+mod cn_auth;
 
 mod endpoints;
 mod guide000;
