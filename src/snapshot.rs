@@ -2,8 +2,6 @@
 //! etcd's buckets), both ways: export for the Maintenance Snapshot stream and for members that
 //! are behind; import when a member installs a snapshot or a data dir is restored from one.
 
-use std::collections::BTreeMap;
-
 use crate::apply::{self, SharedState};
 use crate::cluster::{Member, Membership};
 use crate::etcd_snapshot::{member_json, EtcdBackend, KeyRecord, Lease, Revision as EtcdRevision};
@@ -206,16 +204,4 @@ pub fn import(
     engine.clear_state()?;
     engine.apply_state(batch)?;
     engine.flush()
-}
-
-/// The members of a backend, by ID (for tools that print them).
-///
-/// # Errors
-/// A member record kvd cannot read.
-pub fn members(backend: &EtcdBackend) -> Result<BTreeMap<u64, Member>, StorageError> {
-    backend
-        .members
-        .iter()
-        .map(|(id, json)| Ok((*id, parse_member(*id, json)?)))
-        .collect()
 }

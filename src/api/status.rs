@@ -290,10 +290,10 @@ impl From<LeaseError> for ApiError {
 impl From<ApplyError> for ApiError {
     fn from(e: ApplyError) -> Self {
         match e {
-            ApplyError::Mvcc(_, MvccKind::Compacted) => ApiError::Compacted,
-            ApplyError::Mvcc(_, MvccKind::FutureRev) => ApiError::FutureRev,
-            ApplyError::Mvcc(_, MvccKind::KeyNotFound) => ApiError::KeyNotFound,
-            ApplyError::Mvcc(_, MvccKind::LeaseNotFound) => ApiError::LeaseNotFound,
+            ApplyError::Mvcc(MvccKind::Compacted) => ApiError::Compacted,
+            ApplyError::Mvcc(MvccKind::FutureRev) => ApiError::FutureRev,
+            ApplyError::Mvcc(MvccKind::KeyNotFound) => ApiError::KeyNotFound,
+            ApplyError::Mvcc(MvccKind::LeaseNotFound) => ApiError::LeaseNotFound,
             ApplyError::Lease(l) => l.into(),
             ApplyError::Malformed => ApiError::Corrupt,
             ApplyError::MemberNotFound => ApiError::MemberNotFound,

@@ -37,8 +37,8 @@ const LEASE_PREFIX: &[u8] = b"l/";
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum ApplyError {
     /// An MVCC refusal (compacted, future revision, missing key or lease).
-    #[error("{0}")]
-    Mvcc(String, MvccKind),
+    #[error("{0:?}")]
+    Mvcc(MvccKind),
     /// A lease refusal.
     #[error(transparent)]
     Lease(#[from] LeaseError),
@@ -74,7 +74,7 @@ fn refuse(e: MvccError) -> Result<ApplyError, StorageError> {
         MvccError::LeaseNotFound => MvccKind::LeaseNotFound,
         MvccError::Storage(s) => return Err(s),
     };
-    Ok(ApplyError::Mvcc(e.to_string(), kind))
+    Ok(ApplyError::Mvcc(kind))
 }
 
 /// The replicated state, shared with the API's read paths.
@@ -243,10 +243,7 @@ impl Applier {
             op if auth::is_auth_command(&op) => auth::apply(&self.state, op, index, batch),
             Op::Put(p) => {
                 if p.lease != 0 && !p.ignore_lease && !self.state.lessor.lock().exists(p.lease) {
-                    return Ok(Err(ApplyError::Mvcc(
-                        MvccError::LeaseNotFound.to_string(),
-                        MvccKind::LeaseNotFound,
-                    )));
+                    return Ok(Err(ApplyError::Mvcc(MvccKind::LeaseNotFound)));
                 }
                 self.write(mvcc, batch, events, |txn| {
                     mvcc::put(txn, &p).map(ApplyResponse::Put)

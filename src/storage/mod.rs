@@ -213,11 +213,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Bytes the database occupies on disk.
-    pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
-    }
-
     /// Removes every state record (before installing a snapshot).
     ///
     /// # Errors
