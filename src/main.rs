@@ -152,13 +152,6 @@ fn tls_options(cfg: &Config) -> TlsOptions {
 }
 
 fn options(cfg: &Config) -> anyhow::Result<Options> {
-    if cfg.force_new_cluster {
-        // Refused rather than ignored: an operator recovering from a lost quorum must not be
-        // left believing it worked.
-        anyhow::bail!(
-            "--force-new-cluster is not supported by this kvd version yet; restore the member from a snapshot instead (kvd snapshot restore)"
-        );
-    }
     let listen_client = listens(&cfg.listen_client_urls)?;
     let listen_peer = listens(&cfg.listen_peer_urls)?;
     let tls_opts = tls_options(cfg);
@@ -219,6 +212,7 @@ fn options(cfg: &Config) -> anyhow::Result<Options> {
         listen_peer,
         listen_client_unix: unix_sockets(&cfg.listen_client_urls)?,
         initial_cluster_existing: cfg.initial_cluster_state == config::ClusterState::Existing,
+        force_new_cluster: cfg.force_new_cluster,
         client_tls,
         peer_tls,
         peer_dial_tls,

@@ -22,6 +22,22 @@ pub const ETCD_CLUSTER_VERSION: &str = "3.4.0";
 /// Extra bytes gRPC may carry above `--max-request-bytes` (etcd's `grpcOverheadBytes`).
 pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 
+/// Committed entries that may wait to be applied before new proposals are refused (etcd's
+/// `maxGapBetweenApplyAndCommitIndex`).
+pub const MAX_APPLY_BACKLOG: u64 = 5000;
+
+/// Refuses a proposal while apply is far behind commit, as etcd does: the client backs off
+/// instead of queueing more work behind a backlog.
+///
+/// # Errors
+/// [`ApiError::TooManyRequests`].
+pub fn check_apply_backlog(commit: u64, applied: u64) -> Result<(), ApiError> {
+    if commit > applied + MAX_APPLY_BACKLOG {
+        return Err(ApiError::TooManyRequests);
+    }
+    Ok(())
+}
+
 /// Request limits from the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -154,6 +170,8 @@ impl Core {
         if data.len() > self.limits.max_request_bytes {
             return Err(ApiError::RequestTooLarge);
         }
+        let status = self.raft.status();
+        check_apply_backlog(status.commit, status.applied)?;
         let mut rx = self.state.waiters.register(id);
         let deadline = tokio::time::Instant::now() + self.request_timeout;
         let mut leader = self.raft.leader_watch();
@@ -170,7 +188,11 @@ impl Core {
                             continue;
                         }
                         term = now_term;
-                        self.raft.read_index().await?;
+                        match self.raft.read_index().await {
+                            // Yet another leader: its own change notification follows.
+                            Err(crate::raft::ProposeError::LeaderChanged) => continue,
+                            other => other?,
+                        };
                         if let Ok(result) = rx.try_recv() {
                             return Ok(result);
                         }
@@ -253,5 +275,23 @@ impl Core {
         };
         let _ = self.propose(Op::Alarm(alarm)).await;
         Err(ApiError::NoSpace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proposals_are_refused_while_apply_lags_commit_by_more_than_etcds_gap() {
+        assert_eq!(check_apply_backlog(100, 100), Ok(()));
+        assert_eq!(check_apply_backlog(5100, 100), Ok(()));
+        assert_eq!(
+            check_apply_backlog(5101, 100),
+            Err(ApiError::TooManyRequests)
+        );
+        let status = tonic::Status::from(ApiError::TooManyRequests);
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(status.message(), "etcdserver: too many requests");
     }
 }

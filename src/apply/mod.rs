@@ -137,11 +137,12 @@ impl SharedState {
         let mut mvcc = self.mvcc.write();
         replace()?;
         let store = open_mvcc(engine)?;
-        let (min_ttl, primary) = {
+        let (min_ttl, primary, extension) = {
             let l = self.lessor.lock();
-            (l.min_ttl(), l.is_primary())
+            (l.min_ttl(), l.is_primary(), l.promote_extension())
         };
         let mut lessor = load_lessor(engine, &store, min_ttl)?;
+        lessor.set_promote_extension(extension);
         if primary {
             lessor.promote(Instant::now());
         }

@@ -921,6 +921,38 @@ fn initial_cluster_must_hold_this_member() {
 }
 
 #[test]
+fn a_member_that_already_exists_skips_the_bootstrap_checks() {
+    // After `member update` to an https peer URL the member restarts with new flags while
+    // --initial-cluster still names the old URL; etcd (with a WAL) ignores initial-*.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("m1");
+    let data_flag = format!("--data-dir={}", data.display());
+    let flags = [
+        "--name",
+        "m1",
+        data_flag.as_str(),
+        "--listen-peer-urls",
+        "https://127.0.0.1:2380",
+        "--peer-auto-tls",
+        "--initial-advertise-peer-urls",
+        "https://127.0.0.1:2380",
+        "--initial-cluster",
+        "m1=http://127.0.0.1:2380",
+    ];
+    assert_eq!(
+        messages(&fail(&flags)),
+        vec!["--initial-cluster has m1=http://127.0.0.1:2380 but missing from --initial-advertise-peer-urls=https://127.0.0.1:2380"]
+    );
+    std::fs::create_dir_all(data.join("member").join("kvd")).unwrap();
+    let (c, warnings) = run(&flags);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        c.initial_advertise_peer_urls,
+        vec!["https://127.0.0.1:2380"]
+    );
+}
+
+#[test]
 fn initial_cluster_names_may_repeat_and_names_are_not_resolved() {
     let (c, warnings) = run(&[
         "--name",

@@ -340,8 +340,16 @@ impl<'a> Resolver<'a> {
             "existing" => ClusterState::Existing,
             _ => ClusterState::New,
         };
-        let initial_cluster =
-            self.initial_cluster(&name, &initial_advertise_peer_urls, initial_cluster_state);
+        // As etcd with a WAL: a member that already exists ignores the initial-* settings, so
+        // their bootstrap checks do not apply (an operator changes peer URLs with
+        // `member update` and restarts with new flags).
+        let bootstrapped = data_dir.join("member").join("kvd").is_dir();
+        let initial_cluster = self.initial_cluster(
+            &name,
+            &initial_advertise_peer_urls,
+            initial_cluster_state,
+            bootstrapped,
+        );
         let (auto_compaction_mode, auto_compaction_retention, auto_compaction) = self.compaction();
 
         let skip_san = self.bool("experimental-peer-skip-client-san-verification", false);
@@ -550,12 +558,13 @@ impl<'a> Resolver<'a> {
         self.advertise_urls("advertise-client-urls", DEFAULT_CLIENT_URL)
     }
 
-    /// `initial-cluster` and etcd's bootstrap checks.
+    /// `initial-cluster` and etcd's bootstrap checks (skipped for a member that already exists).
     fn initial_cluster(
         &mut self,
         name: &str,
         advertise: &[String],
         state: ClusterState,
+        bootstrapped: bool,
     ) -> Vec<(String, String)> {
         let label = self.label("initial-cluster");
         let members = match self.entry("initial-cluster") {
@@ -579,6 +588,9 @@ impl<'a> Resolver<'a> {
                 }
             }
         };
+        if bootstrapped {
+            return members;
+        }
         if self.entry("initial-cluster").is_some() && !members.iter().any(|(n, _)| n == name) {
             let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
             let listed = if names.is_empty() {

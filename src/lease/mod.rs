@@ -60,6 +60,7 @@ pub struct Lessor {
     leases: HashMap<i64, Lease>,
     min_ttl: i64,
     primary: bool,
+    promote_extension: Duration,
 }
 
 impl Lessor {
@@ -69,7 +70,19 @@ impl Lessor {
             leases: HashMap::new(),
             min_ttl: min_ttl.max(1),
             primary: false,
+            promote_extension: Duration::ZERO,
         }
+    }
+
+    /// Time added to every lease when this member becomes leader (etcd: one election timeout),
+    /// so that leases do not expire while clients find the new leader.
+    pub fn set_promote_extension(&mut self, extension: Duration) {
+        self.promote_extension = extension;
+    }
+
+    /// See [`Lessor::set_promote_extension`].
+    pub fn promote_extension(&self) -> Duration {
+        self.promote_extension
     }
 
     /// The shortest TTL a lease gets, in seconds.
@@ -165,11 +178,12 @@ impl Lessor {
         Ok(l.ttl)
     }
 
-    /// This member became leader: every lease's deadline starts now.
+    /// This member became leader: every lease gets its whole TTL again from now, plus the
+    /// promote extension.
     pub fn promote(&mut self, now: Instant) {
         self.primary = true;
         for l in self.leases.values_mut() {
-            l.expiry = Some(now + secs(l.ttl));
+            l.expiry = Some(now + self.promote_extension + secs(l.ttl));
         }
     }
 
@@ -211,6 +225,21 @@ fn secs(s: i64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_leader_gives_every_lease_its_ttl_plus_the_extension() {
+        let t0 = Instant::now();
+        let mut l = Lessor::new(1);
+        l.set_promote_extension(Duration::from_secs(1));
+        l.promote(t0);
+        l.grant(7, 5, t0).expect("grant");
+        l.demote();
+        // promoted 4 s later, with one second of the lease left under the old leader
+        let t1 = t0 + Duration::from_secs(4);
+        l.promote(t1);
+        assert!(l.expired(t1 + Duration::from_millis(5900)).is_empty());
+        assert_eq!(l.expired(t1 + Duration::from_secs(6)), vec![7]);
+    }
 
     #[test]
     fn grant_keepalive_expiry_and_minimum_ttl() {

@@ -196,6 +196,20 @@ impl LogStore {
         }
     }
 
+    /// Drops every entry after `index` (entries that were never committed).
+    pub fn truncate_after(&self, index: u64, batch: &mut RaftBatch) {
+        let mut inner = self.inner.write();
+        let last = inner.last_index();
+        if index >= last || index < inner.snapshot_meta.index {
+            return;
+        }
+        let keep = (index - inner.snapshot_meta.index) as usize;
+        inner.entries.truncate(keep);
+        for idx in index + 1..=last {
+            batch.delete(entry_key(idx));
+        }
+    }
+
     /// Records a new hard state into `batch`.
     pub fn set_hard_state(&self, hs: &HardState, batch: &mut RaftBatch) {
         batch.put(HARD_STATE, hs.write_to_bytes().unwrap_or_default());

@@ -4,10 +4,12 @@
 //! cloneable [`RaftHandle`]. This module knows nothing of keys: committed entries go to a
 //! [`StateMachine`] as opaque bytes. raft-rs's own types (`eraftpb`) stay inside this module.
 
+mod force;
 mod log_store;
 mod node;
 pub mod transport;
 
+pub use force::{force_new_cluster, ForcedCluster};
 pub use log_store::{LogStore, SnapshotSource};
 pub use node::{NoPeers, NodeError, RaftConfig, RaftHandle, RaftNode, RaftStatus, Transport};
 

@@ -577,9 +577,12 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
                         self.propose(data, ack);
                     }
                 }
-                let pending: Vec<Vec<u8>> = self.reads.keys().cloned().collect();
-                for ctx in pending {
-                    self.raw.read_index(ctx);
+                // As etcd: a read waiting for its read index when a (new) leader appears is
+                // answered with a retryable `leader changed`; the old leader's answer may never come.
+                for (_, r) in self.reads.drain() {
+                    for reply in r.replies {
+                        let _ = reply.send(Err(ProposeError::LeaderChanged));
+                    }
                 }
             }
         }
@@ -714,6 +717,10 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
                 }
             }
         }
+        let alone = out
+            .iter()
+            .any(|c| matches!(c, Committed::ConfChange { .. }))
+            && self.store.conf_state().voters == [self.config.id];
         let removed = out.iter().any(|c| {
             matches!(c, Committed::ConfChange { changes, .. } if changes.contains(&MemberChange::Remove(self.config.id)))
         });
@@ -721,6 +728,11 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         let _ = self.applied_tx.send(self.sm.applied_index());
         if removed {
             return Err(NodeError::Removed);
+        }
+        if alone && self.raw.raft.state != StateRole::Leader {
+            // The only voter left (the others were removed, or --force-new-cluster): no need
+            // to wait out an election timeout.
+            self.raw.campaign()?;
         }
         Ok(())
     }
@@ -758,7 +770,8 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
     }
 }
 
-fn decode_conf_change(e: &Entry) -> ConfChangeV2 {
+/// The configuration change an entry carries (a V1 change as a one-change V2).
+pub(super) fn decode_conf_change(e: &Entry) -> ConfChangeV2 {
     use protobuf::Message as _;
     use raft::prelude::{ConfChange, ConfChangeSingle};
     let mut v2 = ConfChangeV2::default();

@@ -22,7 +22,7 @@ use crate::apply::{Applier, SharedState};
 use crate::cluster::{cluster_id, member_id, Identity, Member};
 use crate::proto::kvdpb::{command::Op, MemberAttributes};
 use crate::raft::transport::{AddressBook, DialConfig, PeerDialer, PeerTransport};
-use crate::raft::{NodeError, RaftConfig, RaftNode, SnapshotSource};
+use crate::raft::{LogStore, NodeError, RaftConfig, RaftNode, SnapshotSource};
 use crate::storage::{Engine, StateBatch, StorageError};
 use crate::tls::ServerTls;
 
@@ -59,6 +59,8 @@ pub struct Options {
     pub listen_client_unix: Vec<PathBuf>,
     /// Join an existing cluster (`--initial-cluster-state existing`) instead of creating one.
     pub initial_cluster_existing: bool,
+    /// `--force-new-cluster`: restart an existing member as the only member of its cluster.
+    pub force_new_cluster: bool,
     /// TLS of the https client listeners.
     pub client_tls: Option<ServerTls>,
     /// TLS of the https peer listeners.
@@ -347,6 +349,28 @@ fn import_etcd_data_dir(
     Ok((identity, ids))
 }
 
+/// `--force-new-cluster` on a member with data: its log is rewritten so that it restarts as
+/// the only member of its cluster, with its keys, ID and cluster ID.
+fn force_one_member(engine: &Engine, me: u64, opts: &Options) -> Result<(), StartError> {
+    let store = LogStore::open(engine.clone()).map_err(storage_error(opts))?;
+    let applied = crate::apply::read_applied_index(engine).map_err(storage_error(opts))?;
+    let forced =
+        crate::raft::force_new_cluster(&store, me, applied).map_err(storage_error(opts))?;
+    engine.flush().map_err(storage_error(opts))?;
+    if forced.removed.is_empty() && forced.discarded == 0 {
+        info!("--force-new-cluster: this member already is the only member; nothing to change");
+    } else {
+        let removed: Vec<String> = forced.removed.iter().map(|id| format!("{id:x}")).collect();
+        warn!(
+            removed = removed.join(","),
+            discarded_uncommitted_entries = forced.discarded,
+            commit_index = forced.commit,
+            "--force-new-cluster: starting as the only member of the cluster; the removed members must not be restarted with their old data (wipe them and add them again with `member add`)"
+        );
+    }
+    Ok(())
+}
+
 /// Joining an existing cluster: the member was added with `member add`; ask the other members
 /// who we are.
 async fn join_existing(
@@ -425,6 +449,37 @@ async fn join_existing(
     Ok(identity)
 }
 
+/// Who this member is, and the voters of a cluster it creates (empty on a restart or join):
+/// from the data dir, an etcd data dir to import, the existing cluster, or the initial-* flags.
+async fn establish_identity(
+    engine: &Engine,
+    state: &SharedState,
+    opts: &Options,
+    etcd_db: Option<&std::path::Path>,
+) -> Result<(Identity, Vec<u64>), StartError> {
+    if let Some(db) = etcd_db {
+        let (identity, voters) = import_etcd_data_dir(engine, db, opts)?;
+        state
+            .reload_with(engine, || Ok(()))
+            .map_err(storage_error(opts))?;
+        return Ok((identity, voters));
+    }
+    match Identity::load(engine).map_err(storage_error(opts))? {
+        Some(identity) => {
+            info!("restarting from the data dir; --initial-cluster flags are ignored");
+            if opts.force_new_cluster {
+                force_one_member(engine, identity.member_id, opts)?;
+            }
+            Ok((identity, Vec::new()))
+        }
+        None if opts.initial_cluster_existing => {
+            let identity = join_existing(engine, state, opts, opts.peer_dial_tls.clone()).await?;
+            Ok((identity, Vec::new()))
+        }
+        None => bootstrap_new(engine, state, opts),
+    }
+}
+
 /// Starts a member.
 ///
 /// # Errors
@@ -432,7 +487,8 @@ async fn join_existing(
 pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     let db_dir = opts.data_dir.join("member").join("kvd");
     let etcd_db = opts.data_dir.join("member").join("snap").join("db");
-    let migrate = !db_dir.exists() && etcd_db.is_file();
+    let fresh = !db_dir.exists();
+    let migrate = fresh && etcd_db.is_file();
     std::fs::create_dir_all(&db_dir).map_err(|source| StartError::CreateDir {
         path: opts.data_dir.clone(),
         reason: source,
@@ -441,29 +497,24 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     let min_ttl = min_lease_ttl(opts.heartbeat, opts.election_timeout);
     let state = SharedState::load(&engine, min_ttl).map_err(storage_error(&opts))?;
     state.tokens.configure(opts.auth.clone());
+    state
+        .lessor
+        .lock()
+        .set_promote_extension(opts.election_timeout);
     let peer_tls = opts.peer_dial_tls.clone();
-    let stored = if migrate {
-        let (identity, voters) = import_etcd_data_dir(&engine, &etcd_db, &opts)?;
-        state
-            .reload_with(&engine, || Ok(()))
-            .map_err(storage_error(&opts))?;
-        Some((identity, voters))
-    } else {
-        Identity::load(&engine)
-            .map_err(storage_error(&opts))?
-            .map(|i| (i, Vec::new()))
-    };
-    let (identity, voters) = match stored {
-        Some((identity, voters)) if !voters.is_empty() => (identity, voters),
-        Some((identity, _)) => {
-            info!("restarting from the data dir; --initial-cluster flags are ignored");
-            (identity, Vec::new())
+    let established = establish_identity(&engine, &state, &opts, migrate.then_some(&etcd_db)).await;
+    let (identity, voters) = match established {
+        Ok(v) => v,
+        Err(e) => {
+            if fresh {
+                // Leave no half-made member behind: the next start is a first start again,
+                // with the bootstrap checks of one.
+                drop(state);
+                drop(engine);
+                let _ = std::fs::remove_dir_all(&db_dir);
+            }
+            return Err(e);
         }
-        None if opts.initial_cluster_existing => (
-            join_existing(&engine, &state, &opts, peer_tls.clone()).await?,
-            Vec::new(),
-        ),
-        None => bootstrap_new(&engine, &state, &opts)?,
     };
     let me = identity.member_id;
     let (leader_tx, _leader_rx) = tokio::sync::watch::channel((0, 0, false));

@@ -96,6 +96,8 @@ pub struct Spec {
     pub peer_port: u16,
     /// Port in the member's advertised peer URL (its proxy's, or `peer_port` without one).
     pub advertised_peer_port: u16,
+    /// Scheme of the member's peer URLs (`http` or `https`).
+    pub peer_scheme: &'static str,
 }
 
 impl Spec {
@@ -113,14 +115,13 @@ impl Spec {
     pub fn peer_url(&self) -> String {
         format!(
             "{}://127.0.0.1:{}",
-            security::peer_scheme(),
-            self.advertised_peer_port
+            self.peer_scheme, self.advertised_peer_port
         )
     }
 
     /// The peer URL the member listens on.
     pub fn listen_peer_url(&self) -> String {
-        format!("{}://127.0.0.1:{}", security::peer_scheme(), self.peer_port)
+        format!("{}://127.0.0.1:{}", self.peer_scheme, self.peer_port)
     }
 }
 
@@ -194,6 +195,10 @@ impl Node {
     }
 
     fn launch(&mut self) {
+        self.launch_with(&[]);
+    }
+
+    fn launch_with(&mut self, extra: &[&str]) {
         assert!(self.child.is_none(), "{} already running", self.spec.name);
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -203,6 +208,7 @@ impl Node {
         let log2 = log.try_clone().expect("clone log handle");
         let child = Command::new(&self.bin)
             .args(&self.args)
+            .args(extra)
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(log)
@@ -258,6 +264,23 @@ impl Node {
     /// Starts the same binary again with the same flags and data dir and waits until ready.
     pub async fn restart(&mut self) {
         self.launch();
+        self.wait_ready(READY_TIMEOUT).await;
+    }
+
+    /// Changes the value given to `flag` for the following starts (panics if the member was
+    /// not started with it).
+    pub fn set_flag(&mut self, flag: &str, value: &str) {
+        let at = self
+            .args
+            .iter()
+            .position(|a| a == flag)
+            .unwrap_or_else(|| panic!("{} was started without {flag}", self.spec.name));
+        self.args[at + 1] = value.to_string();
+    }
+
+    /// [`Node::restart`] with `extra` flags for this run only.
+    pub async fn restart_with(&mut self, extra: &[&str]) {
+        self.launch_with(extra);
         self.wait_ready(READY_TIMEOUT).await;
     }
 
@@ -342,6 +365,8 @@ pub struct ClusterOpts {
     pub proxied: bool,
     /// Flags every member gets (timing, snapshot count, ...).
     pub flags: Vec<String>,
+    /// Scheme of the peer URLs ([`security::peer_scheme`] unless a test overrides it).
+    pub peer_scheme: &'static str,
 }
 
 impl ClusterOpts {
@@ -352,6 +377,7 @@ impl ClusterOpts {
             size,
             proxied: false,
             flags: timing_flags(),
+            peer_scheme: security::peer_scheme(),
         }
     }
 
@@ -402,6 +428,7 @@ impl Cluster {
                     client_port: free_port(),
                     peer_port,
                     advertised_peer_port,
+                    peer_scheme: opts.peer_scheme,
                 }
             })
             .collect();
@@ -443,6 +470,7 @@ impl Cluster {
             client_port: free_port(),
             peer_port,
             advertised_peer_port: peer_port,
+            peer_scheme: self.opts.peer_scheme,
         };
         let mut cc = ClusterClient::new(self.nodes[via].channel());
         // etcd refuses with "unhealthy cluster" until every member has been connected for

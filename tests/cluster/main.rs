@@ -22,10 +22,14 @@ mod security;
 mod watcher;
 
 mod five_members;
+mod force_new_cluster;
+mod leader_changed;
 mod leader_kill;
 mod learner;
+mod leases;
 mod linearizable;
 mod partition;
+mod peer_tls_rollout;
 mod watch_failover;
 
 use std::future::Future;

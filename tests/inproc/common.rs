@@ -40,6 +40,7 @@ pub fn options(dir: &std::path::Path) -> Options {
         auto_compaction: None,
         listen_peer: Vec::new(),
         initial_cluster_existing: false,
+        force_new_cluster: false,
         client_tls: None,
         peer_tls: None,
         peer_dial_tls: None,
