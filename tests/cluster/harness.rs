@@ -144,7 +144,7 @@ pub struct Node {
 
 impl Node {
     /// Starts member `spec` of `initial_cluster` without waiting for it.
-    fn spawn(
+    pub fn spawn(
         index: usize,
         bin: &std::path::Path,
         spec: Spec,
@@ -454,6 +454,11 @@ impl Cluster {
             opts,
             token,
         }
+    }
+
+    /// The options the cluster was started with.
+    pub fn opts(&self) -> &ClusterOpts {
+        &self.opts
     }
 
     /// Announces a new member through member `via` (`member add [--learner]`), starts it with

@@ -23,6 +23,7 @@ mod watcher;
 
 mod five_members;
 mod force_new_cluster;
+mod foreign_member;
 mod leader_changed;
 mod leader_kill;
 mod learner;
