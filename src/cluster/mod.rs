@@ -184,6 +184,7 @@ impl Identity {
     /// Storage failure.
     pub fn save(&self, engine: &Engine) -> Result<(), StorageError> {
         let mut batch = crate::storage::RaftBatch::default();
+        batch.make_atomic();
         batch.put(IDENTITY_MEMBER, self.member_id.to_be_bytes());
         batch.put(IDENTITY_CLUSTER, self.cluster_id.to_be_bytes());
         engine.apply_raft(batch)?;

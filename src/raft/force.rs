@@ -40,9 +40,16 @@ pub fn force_new_cluster(
 ) -> Result<ForcedCluster, StorageError> {
     let mut hs = store.hard_state();
     let last = store.last_index();
-    // Everything applied was committed, even if a crash kept the recorded commit lower.
-    let commit = hs.commit.max(applied).min(last);
     let cs = store.conf_state();
+    // Everything applied was committed, even if a crash kept the recorded commit lower; and
+    // a member that already is the only voter committed every entry it made durable (the
+    // recorded commit index may lag the acknowledged writes after a crash).
+    let alone = cs.voters == [me] && cs.voters_outgoing.is_empty();
+    let commit = if alone {
+        last
+    } else {
+        hs.commit.max(applied).min(last)
+    };
     let mut voters: BTreeSet<u64> = cs.voters.iter().copied().collect();
     let mut learners: BTreeSet<u64> = cs.learners.iter().copied().collect();
     voters.extend(cs.voters_outgoing.iter().copied());
@@ -116,7 +123,7 @@ pub fn force_new_cluster(
         ));
     }
     let discarded = last - commit;
-    if changes.is_empty() && discarded == 0 {
+    if changes.is_empty() && discarded == 0 && commit <= hs.commit {
         return Ok(ForcedCluster {
             commit,
             ..ForcedCluster::default()
@@ -276,6 +283,21 @@ mod tests {
                 (ConfChangeType::AddNode, 7)
             ]
         );
+    }
+
+    #[test]
+    fn a_lone_voter_keeps_entries_past_its_recorded_commit() {
+        let (_d, engine) = engine();
+        let store = LogStore::open(engine.clone()).unwrap();
+        let mut batch = RaftBatch::default();
+        store.bootstrap_voters(&[5], &mut batch);
+        store.append(&[normal(2, 2), normal(3, 2)], &mut batch);
+        store.write(batch).unwrap();
+        let forced = force_new_cluster(&store, 5, 1).unwrap();
+        assert_eq!(forced.discarded, 0);
+        assert_eq!(forced.commit, 3);
+        assert_eq!(store.last_index(), 3);
+        assert_eq!(store.hard_state().commit, 3);
     }
 
     #[test]

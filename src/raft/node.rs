@@ -646,11 +646,18 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         let committed = ready.take_committed_entries();
         let mut batch = RaftBatch::default();
         let mut wrote = false;
+        // As etcd's WAL: only new entries, a new term or a new vote must be durable before
+        // the messages that depend on them go out; a commit index alone need not be (it is
+        // learnt again from the leader, and raised to the applied index on start).
+        let mut must_sync = false;
         if !ready.entries().is_empty() {
             self.store.append(ready.entries(), &mut batch);
             wrote = true;
+            must_sync = true;
         }
         if let Some(hs) = ready.hs() {
+            let before = self.store.hard_state();
+            must_sync |= hs.term != before.term || hs.vote != before.vote;
             self.store.set_hard_state(hs, &mut batch);
             wrote = true;
         }
@@ -660,7 +667,7 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
             self.store.write(batch)?;
         }
         self.apply(committed)?;
-        if wrote {
+        if must_sync {
             // Durable before anything that depends on it is sent or acknowledged.
             self.engine.flush()?;
         }

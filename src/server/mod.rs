@@ -246,17 +246,13 @@ fn storage_error(opts: &Options) -> impl Fn(StorageError) -> StartError + '_ {
     }
 }
 
-/// A new cluster: members from `--initial-cluster`, IDs derived from peer URLs and the token.
-fn bootstrap_new(
-    engine: &Engine,
-    state: &SharedState,
-    opts: &Options,
-) -> Result<(Identity, Vec<u64>), StartError> {
-    let token = &opts.initial_cluster_token;
+/// The members `--initial-cluster` describes, with etcd's IDs derived from their peer URLs
+/// and the token, and this member's identity among them.
+fn initial_members(opts: &Options) -> Result<(Vec<Member>, Identity), StartError> {
     let members: Vec<Member> = group_initial_cluster(opts)
         .into_iter()
         .map(|(name, urls)| Member {
-            id: member_id(&urls, token),
+            id: member_id(&urls, &opts.initial_cluster_token),
             name,
             peer_urls: urls,
             client_urls: Vec::new(),
@@ -275,6 +271,17 @@ fn bootstrap_new(
         member_id: me,
         cluster_id: cluster_id(&ids),
     };
+    Ok((members, identity))
+}
+
+/// A new cluster: members from `--initial-cluster`, IDs derived from peer URLs and the token.
+fn bootstrap_new(
+    engine: &Engine,
+    state: &SharedState,
+    opts: &Options,
+) -> Result<(Identity, Vec<u64>), StartError> {
+    let (members, identity) = initial_members(opts)?;
+    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
     let mut batch = StateBatch::default();
     {
         let mut membership = state.membership.write();
@@ -309,28 +316,8 @@ fn import_etcd_data_dir(
         crate::etcd_snapshot::EtcdBackend::from_bolt(&bolt).map_err(|e| invalid(e.to_string()))?;
     // etcd keeps a restored member's new membership in its WAL, not in the database: the
     // members are the ones this member is started with, with etcd's IDs for them.
-    let members: Vec<Member> = group_initial_cluster(opts)
-        .into_iter()
-        .map(|(name, urls)| Member {
-            id: member_id(&urls, &opts.initial_cluster_token),
-            name,
-            peer_urls: urls,
-            client_urls: Vec::new(),
-            is_learner: false,
-        })
-        .collect();
-    let me = members
-        .iter()
-        .find(|m| m.name == opts.name)
-        .map(|m| m.id)
-        .ok_or_else(|| StartError::NotInCluster {
-            name: opts.name.clone(),
-        })?;
+    let (members, identity) = initial_members(opts)?;
     let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    let identity = Identity {
-        member_id: me,
-        cluster_id: cluster_id(&ids),
-    };
     crate::snapshot::import(
         engine,
         &backend,

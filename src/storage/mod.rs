@@ -4,15 +4,24 @@
 //! - `raft`: the raft log (`e` + 8-byte big-endian index -> encoded entry) and raft metadata
 //!   (hard state, conf state, snapshot metadata).
 //! - `state`: everything raft entries produce (MVCC revisions, meta, leases, members, alarms,
-//!   auth). Apply writes it in one [`StateBatch`] together with the applied index, so a crash
-//!   neither loses nor repeats an applied entry.
+//!   auth). Apply writes it in one [`StateBatch`] together with the applied index, all or
+//!   nothing across a crash (through the [`journal`]), so a crash neither loses nor repeats an
+//!   applied entry.
 //!
 //! sled's background flush is turned off: kvd calls [`Engine::flush`] where durability is promised
 //! (before a proposal is acknowledged).
 
+mod journal;
+
 use std::path::Path;
 
 use thiserror::Error;
+
+use journal::{Write, JOURNAL_KEY};
+
+/// State batches larger than this are written with sled's atomic batch instead of the journal
+/// (rare: snapshot installs), to keep the journal record small.
+const JOURNAL_MAX_BYTES: usize = 1 << 20;
 
 /// A failure of the storage engine. Always fatal for the member: raft cannot skip a write.
 #[derive(Debug, Error)]
@@ -39,54 +48,65 @@ pub struct Engine {
     db: sled::Db,
     raft: sled::Tree,
     state: sled::Tree,
+    /// sled's log file, opened again to fsync it (see [`Engine::flush`]); none in memory.
+    log_file: Option<std::sync::Arc<std::fs::File>>,
 }
 
 /// A set of writes to the state tree applied atomically.
 #[derive(Default)]
 pub struct StateBatch {
-    batch: sled::Batch,
-    len: usize,
+    writes: Vec<Write>,
+    bytes: usize,
 }
 
 impl StateBatch {
     /// Queues an insert.
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.batch.insert(key.as_ref(), value.as_ref());
-        self.len += 1;
+        let (key, value) = (key.as_ref(), value.as_ref());
+        self.bytes += key.len() + value.len();
+        self.writes.push((key.to_vec(), Some(value.to_vec())));
     }
 
     /// Queues a removal.
     pub fn delete(&mut self, key: impl AsRef<[u8]>) {
-        self.batch.remove(key.as_ref());
-        self.len += 1;
+        self.bytes += key.as_ref().len();
+        self.writes.push((key.as_ref().to_vec(), None));
     }
 
     /// Number of queued writes.
     pub fn len(&self) -> usize {
-        self.len
+        self.writes.len()
     }
 
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.writes.is_empty()
     }
 }
 
-/// A set of writes to the raft tree applied atomically.
+/// A set of writes to the raft tree, applied in order (see [`Engine::apply_raft`]).
 #[derive(Default)]
 pub struct RaftBatch {
-    batch: sled::Batch,
+    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    atomic: bool,
 }
 
 impl RaftBatch {
     /// Queues an insert.
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.batch.insert(key.as_ref(), value.as_ref());
+        self.writes
+            .push((key.as_ref().to_vec(), Some(value.as_ref().to_vec())));
     }
 
     /// Queues a removal.
     pub fn delete(&mut self, key: impl AsRef<[u8]>) {
-        self.batch.remove(key.as_ref());
+        self.writes.push((key.as_ref().to_vec(), None));
+        self.atomic = true;
+    }
+
+    /// Asks for the batch to be applied all or nothing even though it only inserts.
+    pub fn make_atomic(&mut self) {
+        self.atomic = true;
     }
 }
 
@@ -102,7 +122,11 @@ impl Engine {
             .cache_capacity(256 * 1024 * 1024)
             .mode(sled::Mode::HighThroughput)
             .open()?;
-        Self::from_db(db)
+        let log_file = std::fs::File::open(dir.join("db")).map_err(|e| StorageError::Corrupt {
+            what: format!("sled log file {}", dir.join("db").display()),
+            detail: e.to_string(),
+        })?;
+        Self::from_db(db, Some(std::sync::Arc::new(log_file)))
     }
 
     /// Opens a throw-away database that lives in memory (tests).
@@ -114,13 +138,44 @@ impl Engine {
             .temporary(true)
             .flush_every_ms(None)
             .open()?;
-        Self::from_db(db)
+        Self::from_db(db, None)
     }
 
-    fn from_db(db: sled::Db) -> Result<Self> {
+    fn from_db(db: sled::Db, log_file: Option<std::sync::Arc<std::fs::File>>) -> Result<Self> {
         let raft = db.open_tree("raft")?;
         let state = db.open_tree("state")?;
-        Ok(Self { db, raft, state })
+        let engine = Self {
+            db,
+            raft,
+            state,
+            log_file,
+        };
+        engine.finish_journaled_batch()?;
+        Ok(engine)
+    }
+
+    /// Completes the state batch a crash may have left half written (see [`journal`]).
+    fn finish_journaled_batch(&self) -> Result<()> {
+        let Some(record) = self.state.get(JOURNAL_KEY)? else {
+            return Ok(());
+        };
+        let writes = journal::decode(&record).ok_or_else(|| StorageError::Corrupt {
+            what: "apply journal".into(),
+            detail: format!("{} bytes that do not decode", record.len()),
+        })?;
+        Self::write_each(&self.state, writes)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn write_each(tree: &sled::Tree, writes: Vec<Write>) -> Result<()> {
+        for (k, v) in writes {
+            match v {
+                Some(v) => tree.insert(k, v)?,
+                None => tree.remove(k)?,
+            };
+        }
+        Ok(())
     }
 
     /// Reads one state record.
@@ -165,13 +220,31 @@ impl Engine {
         Ok(out)
     }
 
-    /// Applies a batch of state writes atomically (not yet durable: see [`Engine::flush`]).
+    /// Applies a batch of state writes atomically (not yet durable: see [`Engine::flush`]):
+    /// the whole batch is recorded in the journal first, then written key by key.
     ///
     /// # Errors
     /// Storage failure.
     pub fn apply_state(&self, batch: StateBatch) -> Result<()> {
-        self.state.apply_batch(batch.batch)?;
-        Ok(())
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if batch.bytes > JOURNAL_MAX_BYTES {
+            let mut atomic = sled::Batch::default();
+            // The journal goes with it: it must never describe an older batch than the last.
+            atomic.remove(JOURNAL_KEY);
+            for (k, v) in batch.writes {
+                match v {
+                    Some(v) => atomic.insert(k, v),
+                    None => atomic.remove(k),
+                }
+            }
+            self.state.apply_batch(atomic)?;
+            return Ok(());
+        }
+        self.state
+            .insert(JOURNAL_KEY, journal::encode(&batch.writes))?;
+        Self::write_each(&self.state, batch.writes)
     }
 
     /// Reads one raft record.
@@ -195,12 +268,34 @@ impl Engine {
         Ok(out)
     }
 
-    /// Applies a batch of raft writes atomically (not yet durable: see [`Engine::flush`]).
+    /// Applies a batch of raft writes (not yet durable: see [`Engine::flush`]).
+    ///
+    /// A batch that only inserts (appending entries, recording a hard state: the hot path) is
+    /// written record by record, in order: sled recovers a prefix of its log after a crash, and
+    /// any prefix of an append is a valid log, so atomicity is not needed — and sled seals and
+    /// writes its IO buffer twice for every atomic batch. A batch that also removes (a
+    /// truncated or compacted log, an installed snapshot) or that asked for it
+    /// ([`RaftBatch::make_atomic`]) is applied atomically.
     ///
     /// # Errors
     /// Storage failure.
     pub fn apply_raft(&self, batch: RaftBatch) -> Result<()> {
-        self.raft.apply_batch(batch.batch)?;
+        if batch.atomic {
+            let mut atomic = sled::Batch::default();
+            for (k, v) in batch.writes {
+                match v {
+                    Some(v) => atomic.insert(k, v),
+                    None => atomic.remove(k),
+                }
+            }
+            self.raft.apply_batch(atomic)?;
+        } else {
+            for (k, v) in batch.writes {
+                if let Some(v) = v {
+                    self.raft.insert(k, v)?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -210,6 +305,13 @@ impl Engine {
     /// Storage failure (for example a full disk).
     pub fn flush(&self) -> Result<()> {
         self.db.flush()?;
+        // sled writes its log with sync_file_range, which neither flushes the disk's write
+        // cache nor records a grown file size: fdatasync makes the flushed writes survive a
+        // power loss too, as etcd's WAL fsync does.
+        if let Some(f) = &self.log_file {
+            f.sync_data()
+                .map_err(|e| StorageError::Sled(sled::Error::Io(e)))?;
+        }
         Ok(())
     }
 
@@ -230,9 +332,86 @@ impl Engine {
         let mut hasher = crc32fast::Hasher::new();
         for item in self.state.iter() {
             let (k, v) = item?;
+            if k == JOURNAL_KEY {
+                continue;
+            }
             hasher.update(&k);
             hasher.update(&v);
         }
         Ok(hasher.finalize())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_cut_short_by_a_crash_is_completed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let engine = Engine::open(dir.path()).unwrap();
+            let mut first = StateBatch::default();
+            first.put(b"a", b"old");
+            first.put(b"gone", b"x");
+            engine.apply_state(first).unwrap();
+            // what a crash leaves after the journal record and one of three writes
+            let writes: Vec<Write> = vec![
+                (b"a".to_vec(), Some(b"new".to_vec())),
+                (b"gone".to_vec(), None),
+                (b"b".to_vec(), Some(b"2".to_vec())),
+            ];
+            engine
+                .state
+                .insert(JOURNAL_KEY, journal::encode(&writes))
+                .unwrap();
+            engine.state.insert(b"a", b"new".as_slice()).unwrap();
+            engine.flush().unwrap();
+        }
+        let engine = Engine::open(dir.path()).unwrap();
+        assert_eq!(engine.state_get(b"a").unwrap(), Some(b"new".to_vec()));
+        assert_eq!(engine.state_get(b"gone").unwrap(), None);
+        assert_eq!(engine.state_get(b"b").unwrap(), Some(b"2".to_vec()));
+        let without_journal = engine.state_checksum().unwrap();
+        engine.state.remove(JOURNAL_KEY).unwrap();
+        assert_eq!(
+            engine.state_checksum().unwrap(),
+            without_journal,
+            "the journal is not part of the state"
+        );
+    }
+
+    #[test]
+    fn large_batches_and_raft_removals_are_applied_whole() {
+        let engine = Engine::temporary().unwrap();
+        let mut big = StateBatch::default();
+        for i in 0..200u32 {
+            big.put(i.to_be_bytes(), vec![7u8; 8 * 1024]);
+        }
+        engine.apply_state(big).unwrap();
+        assert_eq!(
+            engine
+                .state_get(&199u32.to_be_bytes())
+                .unwrap()
+                .unwrap()
+                .len(),
+            8192
+        );
+        assert_eq!(engine.state.get(JOURNAL_KEY).unwrap(), None);
+        let mut raft = RaftBatch::default();
+        raft.put(b"e1", b"1");
+        raft.put(b"e2", b"2");
+        engine.apply_raft(raft).unwrap();
+        let mut raft = RaftBatch::default();
+        raft.delete(b"e2");
+        raft.put(b"e3", b"3");
+        engine.apply_raft(raft).unwrap();
+        let keys: Vec<Vec<u8>> = engine
+            .raft_scan_prefix(b"e")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, vec![b"e1".to_vec(), b"e3".to_vec()]);
     }
 }

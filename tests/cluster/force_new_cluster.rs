@@ -94,6 +94,15 @@ async fn scenario(bin: PathBuf, label: &str) {
             .contains("this member already is the only member; nothing to change"));
     }
     assert_eq!(c.member_list(s).await.len(), 1, "{label}");
+    assert_eq!(
+        client::get(&c.nodes[s].channel(), "f/after", false)
+            .await
+            .expect("read after the second start")
+            .value
+            .as_deref(),
+        Some("1"),
+        "{label}: the write acknowledged by the lone member is kept"
+    );
 
     // the cluster grows again: a new member joins and catches up
     let added = c.add_member("m4", false, s).await;

@@ -3,12 +3,13 @@
 //! Owns free loopback ports, the [`Node`] process guard (start, readiness, kill -9, restart,
 //! log tail, killed on drop), and [`Cluster`] (start N members with or without peer proxies,
 //! add members at run time, find the leader, wait for catch-up, compare `hashkv`). Every URL
-//! and security flag comes from [`crate::security`].
+//! and security flag comes from [`crate::security`]; binary lookup and the process guard
+//! under [`Node`] come from [`crate::support`].
 
 use std::collections::HashSet;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,29 +20,20 @@ use tonic::transport::Channel;
 use crate::client;
 use crate::proxy::Net;
 use crate::security;
+use crate::support::logged_process::{last_lines, LoggedProcess};
+use crate::support::temp::temp_dir;
+
+pub use crate::support::bins::{etcd_bin, kvd_bin};
 
 /// How long a member may take to become ready after it was started.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Poll interval of every wait loop.
 pub const POLL: Duration = Duration::from_millis(50);
 
-/// The server under test: `KVD_BIN` if set (e.g. `/usr/bin/etcd`, to check the scenarios
-/// themselves against the reference), else the `kvd` binary cargo built for this package.
-pub fn kvd_bin() -> PathBuf {
-    std::env::var_os("KVD_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kvd")))
-}
-
 /// True when the server under test is kvd (not etcd through `KVD_BIN`): for checks of
 /// kvd's own log lines.
 pub fn testing_kvd() -> bool {
     kvd_bin() != etcd_bin()
-}
-
-/// The reference server: real etcd 3.4.
-pub fn etcd_bin() -> PathBuf {
-    PathBuf::from("/usr/bin/etcd")
 }
 
 static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
@@ -134,11 +126,9 @@ pub struct Node {
     /// Started as a learner (readiness then cannot use a linearizable read).
     pub learner: bool,
     index: usize,
-    bin: PathBuf,
-    dir: tempfile::TempDir,
-    args: Vec<String>,
-    child: Option<Child>,
-    log: PathBuf,
+    /// Holds the data dir and the log; kept only so that it is removed with the node.
+    _dir: tempfile::TempDir,
+    process: LoggedProcess,
     net: Option<Arc<Net>>,
 }
 
@@ -153,10 +143,7 @@ impl Node {
         extra: &[String],
         net: Option<Arc<Net>>,
     ) -> Node {
-        let dir = tempfile::Builder::new()
-            .prefix("kvd-cluster-")
-            .tempdir()
-            .expect("create temp dir");
+        let dir = temp_dir("kvd-cluster-");
         let mut args: Vec<String> = vec![
             "--name".into(),
             spec.name.clone(),
@@ -178,16 +165,14 @@ impl Node {
         args.extend(extra.iter().cloned());
         args.extend(security::member_flags(dir.path(), &spec.name));
         let log = dir.path().join("server.log");
+        let process = LoggedProcess::new(&spec.name, bin, args, dir.path(), log);
         let mut n = Node {
             spec,
             id: 0,
             learner: false,
             index,
-            bin: bin.to_path_buf(),
-            dir,
-            args,
-            child: None,
-            log,
+            _dir: dir,
+            process,
             net,
         };
         n.launch();
@@ -199,26 +184,10 @@ impl Node {
     }
 
     fn launch_with(&mut self, extra: &[&str]) {
-        assert!(self.child.is_none(), "{} already running", self.spec.name);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("open server log");
-        let log2 = log.try_clone().expect("clone log handle");
-        let child = Command::new(&self.bin)
-            .args(&self.args)
-            .args(extra)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
+        let pid = self.process.launch_with(extra);
         if let Some(net) = &self.net {
-            net.register(child.id(), self.index);
+            net.register(pid, self.index);
         }
-        self.child = Some(child);
     }
 
     /// `127.0.0.1:CLIENT`.
@@ -233,11 +202,9 @@ impl Node {
 
     /// SIGKILL (no clean shutdown) and reap.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(pid) = self.process.kill() {
             if let Some(net) = &self.net {
-                net.unregister(c.id());
+                net.unregister(pid);
             }
         }
     }
@@ -246,13 +213,11 @@ impl Node {
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(st)) = c.try_wait() {
-                    self.child = None;
-                    return Some(st);
-                }
-            } else {
+            if !self.process.is_running() {
                 return None;
+            }
+            if let Some(st) = self.process.exited() {
+                return Some(st);
             }
             if Instant::now() >= deadline {
                 return None;
@@ -270,12 +235,12 @@ impl Node {
     /// Changes the value given to `flag` for the following starts (panics if the member was
     /// not started with it).
     pub fn set_flag(&mut self, flag: &str, value: &str) {
-        let at = self
-            .args
+        let args = self.process.args_mut();
+        let at = args
             .iter()
             .position(|a| a == flag)
             .unwrap_or_else(|| panic!("{} was started without {flag}", self.spec.name));
-        self.args[at + 1] = value.to_string();
+        args[at + 1] = value.to_string();
     }
 
     /// [`Node::restart`] with `extra` flags for this run only.
@@ -292,15 +257,12 @@ impl Node {
         let ch = self.channel();
         let mut last;
         loop {
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(st)) = c.try_wait() {
-                    self.child = None;
-                    panic!(
-                        "{} exited during startup ({st}); log tail:\n{}",
-                        self.spec.name,
-                        self.log_tail(40)
-                    );
-                }
+            if let Some(st) = self.process.exited() {
+                panic!(
+                    "{} exited during startup ({st}); log tail:\n{}",
+                    self.spec.name,
+                    self.log_tail(40)
+                );
             }
             let ready = if self.learner {
                 client::status(&ch).await.map(|_| ())
@@ -327,24 +289,21 @@ impl Node {
 
     /// The whole log the member wrote so far.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log_text()
     }
 
     /// The last `n` lines of the member's log, without backtrace frames (so a panic message
     /// stays in view when `RUST_BACKTRACE` is set).
     pub fn log_tail(&self, n: usize) -> String {
         let text = self.log_text();
-        let lines: Vec<&str> = text
-            .lines()
-            .filter(|l| {
-                let t = l.trim_start();
-                let frame = t.split_once(": ").is_some_and(|(num, _)| {
-                    !num.is_empty() && num.chars().all(|c| c.is_ascii_digit())
-                });
-                !(l.starts_with(' ') && (frame || t.starts_with("at ")))
-            })
-            .collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        let lines = text.lines().filter(|l| {
+            let t = l.trim_start();
+            let frame = t
+                .split_once(": ")
+                .is_some_and(|(num, _)| !num.is_empty() && num.chars().all(|c| c.is_ascii_digit()));
+            !(l.starts_with(' ') && (frame || t.starts_with("at ")))
+        });
+        last_lines(lines, n)
     }
 }
 
@@ -546,8 +505,7 @@ impl Cluster {
     pub fn assert_alive(&mut self, idx: &[usize]) {
         for &i in idx {
             let n = &mut self.nodes[i];
-            if let Some(Ok(Some(st))) = n.child.as_mut().map(|c| c.try_wait()) {
-                n.child = None;
+            if let Some(st) = n.process.exited() {
                 panic!(
                     "{} exited by itself ({st}); log tail:\n{}",
                     n.spec.name,
@@ -649,7 +607,7 @@ impl Drop for Cluster {
             return;
         }
         for n in &mut self.nodes {
-            let state = match n.child.as_mut().map(|c| c.try_wait()) {
+            let state = match n.process.try_wait() {
                 Some(Ok(None)) => "running".to_string(),
                 Some(Ok(Some(st))) => format!("exited: {st}"),
                 Some(Err(e)) => format!("unknown: {e}"),

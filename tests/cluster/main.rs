@@ -19,6 +19,8 @@ mod harness;
 mod load;
 mod proxy;
 mod security;
+#[path = "../support/mod.rs"]
+mod support;
 mod watcher;
 
 mod five_members;

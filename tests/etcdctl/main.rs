@@ -12,6 +12,8 @@
 mod harness;
 mod differential;
 mod normalize;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod auth;
 mod checkperf;

@@ -17,6 +17,8 @@ mod harness;
 mod ids;
 mod observe;
 mod snapfile;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod cluster;
 mod consistency;

@@ -50,8 +50,8 @@ fn the_client_certificate_cn_is_the_user() {
         admin.ok(&["user", "grant-role", "alice", "app"]);
         admin.ok(&["auth", "enable"]);
         let mut row = Vec::new();
-        let mut record = |label: &str, out: crate::harness::Out| {
-            let errs = out.user_stderr().join("|");
+        let mut record = |label: &str, out: crate::harness::Output| {
+            let errs = out.err_lines().join("|");
             row.push(format!(
                 "{label}: exit {} {} {}",
                 out.status,

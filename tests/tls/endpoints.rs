@@ -10,11 +10,11 @@ use serde_json::Value;
 
 use crate::certs::{Ca, Pair, Spec, BOTH, CLIENT};
 use crate::harness::{
-    curl, for_both, free_port, member_flags, path_flags, temp_dir, Ctl, Out, Proc,
+    curl, for_both, free_port, member_flags, path_flags, temp_dir, Ctl, Output, Proc,
 };
 
 /// `curl --cacert CA --cert --key EXTRA URL`.
-fn get(url: &str, ca: &Path, client: &Pair, extra: &[&str]) -> Out {
+fn get(url: &str, ca: &Path, client: &Pair, extra: &[&str]) -> Output {
     let mut args = vec![
         "--cacert",
         ca.to_str().unwrap(),

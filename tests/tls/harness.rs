@@ -3,27 +3,33 @@
 //! runs of `etcdctl`, `curl` and `openssl`, and long-running `etcdctl watch` readers.
 //!
 //! Every process started here is killed when its guard is dropped (also on panic), every
-//! wait has a deadline, and every port comes from binding 127.0.0.1:0.
+//! wait has a deadline, and every port comes from binding 127.0.0.1:0. Ports, process
+//! handling and bounded runs come from [`crate::support`].
 
-use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::support::bounded_run::BoundedRun;
+use crate::support::logged_process::LoggedProcess;
+use crate::support::process::{exit_code, Timing};
+use crate::support::temp;
+
+pub use crate::support::background::Bg;
+pub use crate::support::output::Output;
+pub use crate::support::poll::eventually;
+pub use crate::support::ports::free_port;
 
 /// How long a member may take to become healthy (the machine is shared and slow).
 pub const READY: Duration = Duration::from_secs(40);
 /// Bound on one helper command (etcdctl, curl, openssl).
 pub const CMD: Duration = Duration::from_secs(30);
-/// How long a server gets after SIGTERM before SIGKILL.
-const TERM_GRACE: Duration = Duration::from_secs(8);
-/// Poll interval for process state and log files.
-const POLL: Duration = Duration::from_millis(50);
+/// Poll interval for process state, and how long a server gets after SIGTERM before SIGKILL.
+const TIMING: Timing = Timing {
+    poll: Duration::from_millis(50),
+    term_grace: Duration::from_secs(8),
+};
 
 /// The two servers every comparison runs: kvd (under test) and the real etcd 3.4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,113 +87,32 @@ macro_rules! require_tools {
     };
 }
 
-static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-
-/// A loopback port that was free a moment ago and that this process never handed out before.
-pub fn free_port() -> u16 {
-    let mut seen = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    let seen = seen.get_or_insert_with(HashSet::new);
-    loop {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = l.local_addr().expect("local addr").port();
-        if seen.insert(port) {
-            return port;
-        }
-    }
-}
-
 /// A fresh temp dir (removed on drop).
 pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("kvd-tls-{prefix}-"))
-        .tempdir()
-        .expect("create temp dir")
-}
-
-/// Exit code of a finished process; a signal `n` maps to `128 + n` like a shell does.
-pub fn exit_code(status: ExitStatus) -> i32 {
-    status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
-}
-
-fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(Some(st)) = child.try_wait() {
-            return Some(st);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(POLL);
-    }
-}
-
-/// Polls `f` every 100 ms until it returns `Some` or `timeout` passes.
-pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
+    temp::temp_dir(&format!("kvd-tls-{prefix}-"))
 }
 
 /// One server process (kvd or etcd) writing stdout and stderr to a log file; SIGKILLed on
 /// drop, and its log tail printed when the test is panicking.
 pub struct Proc {
     label: String,
-    bin: PathBuf,
-    args: Vec<String>,
-    cwd: PathBuf,
-    log: PathBuf,
-    child: Option<Child>,
+    process: LoggedProcess,
 }
 
 impl Proc {
     /// Starts `imp` with `args` in `cwd`, logging to `cwd/<label>.log`. `ETCD_*` variables
     /// of the test environment are removed so that only `args` configure the server.
     pub fn spawn(imp: Impl, cwd: &Path, label: &str, args: &[String]) -> Proc {
+        let full_label = format!("{} {label}", imp.name());
+        let log = cwd.join(format!("{}-{label}.log", imp.name()));
+        let process = LoggedProcess::new(&full_label, &imp.bin(), args.to_vec(), cwd, log)
+            .without_env_prefix("ETCD");
         let mut p = Proc {
-            label: format!("{} {label}", imp.name()),
-            bin: imp.bin(),
-            args: args.to_vec(),
-            cwd: cwd.to_path_buf(),
-            log: cwd.join(format!("{}-{label}.log", imp.name())),
-            child: None,
+            label: full_label,
+            process,
         };
-        p.launch();
+        p.process.launch();
         p
-    }
-
-    fn launch(&mut self) {
-        assert!(self.child.is_none(), "{} already running", self.label);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("open server log");
-        let log2 = log.try_clone().expect("clone log handle");
-        let mut cmd = Command::new(&self.bin);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("ETCD") {
-                cmd.env_remove(&k);
-            }
-        }
-        let child = cmd
-            .args(&self.args)
-            .current_dir(&self.cwd)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
-        self.child = Some(child);
     }
 
     /// `"kvd m1"`, for messages.
@@ -197,14 +122,12 @@ impl Proc {
 
     /// Everything the process logged so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log_text()
     }
 
     /// The last `n` log lines.
     pub fn log_tail(&self, n: usize) -> String {
-        let text = self.log();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        self.process.log_tail(n)
     }
 
     /// Log lines containing every one of `needles`.
@@ -232,26 +155,21 @@ impl Proc {
 
     /// Waits for the process to exit by itself; its exit code, or `None` after `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let child = self.child.as_mut()?;
-        let st = wait_timeout(child, timeout)?;
-        self.child = None;
-        Some(exit_code(st))
+        self.process.wait_exit(timeout, TIMING.poll).map(exit_code)
     }
 
     /// Panics (with the log tail) if the process has exited.
     #[track_caller]
     pub fn assert_running(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            if let Ok(Some(st)) = c.try_wait() {
-                self.child = None;
-                panic!(
-                    "{} exited ({st}); log tail:\n{}",
-                    self.label,
-                    self.log_tail(40)
-                );
-            }
-        } else {
+        if !self.process.is_running() {
             panic!("{} is not running", self.label);
+        }
+        if let Some(st) = self.process.exited() {
+            panic!(
+                "{} exited ({st}); log tail:\n{}",
+                self.label,
+                self.log_tail(40)
+            );
         }
     }
 
@@ -284,33 +202,19 @@ impl Proc {
 
     /// SIGTERM, SIGKILL after a grace period; returns the exit code.
     pub fn stop(&mut self) -> Option<i32> {
-        let mut c = self.child.take()?;
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if let Some(st) = wait_timeout(&mut c, TERM_GRACE) {
-            return Some(exit_code(st));
-        }
-        let _ = c.kill();
-        c.wait().ok().map(exit_code)
+        self.process.stop(TIMING)?.ok().map(exit_code)
     }
 
     /// SIGKILL and reap.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
 
     /// Starts the same binary again with `args` (same working dir and log file).
     pub fn restart_with(&mut self, args: &[String]) {
         self.kill();
-        self.args = args.to_vec();
-        self.launch();
+        *self.process.args_mut() = args.to_vec();
+        self.process.launch();
     }
 }
 
@@ -327,37 +231,14 @@ impl Drop for Proc {
     }
 }
 
-/// What one finished helper command produced.
-#[derive(Clone, Debug)]
-pub struct Out {
-    /// Exit code (128 + signal; 124 when the harness killed it after its timeout).
-    pub status: i32,
-    /// stdout.
-    pub stdout: String,
-    /// stderr.
-    pub stderr: String,
-    /// The command line, for messages.
-    pub cmd: String,
-}
-
-impl Out {
-    /// Asserts exit 0.
-    #[track_caller]
-    pub fn ok(self) -> Out {
-        assert_eq!(
-            self.status, 0,
-            "`{}` failed (exit {}):\nstdout: {}\nstderr: {}",
-            self.cmd, self.status, self.stdout, self.stderr
-        );
-        self
-    }
-
+/// The check only this suite makes on a finished helper command.
+impl Output {
     /// Asserts what etcdctl does on every TLS failure: exit 1 and the single user-facing
     /// line `Error: context deadline exceeded`.
     #[track_caller]
-    pub fn deadline_exceeded(self) -> Out {
+    pub fn deadline_exceeded(self) -> Output {
         assert_eq!(
-            (self.status, self.user_stderr()),
+            (self.status, self.err_lines()),
             (1, vec!["Error: context deadline exceeded".to_string()]),
             "`{}`: expected exit 1 and `Error: context deadline exceeded`; stdout: {}",
             self.cmd,
@@ -365,33 +246,9 @@ impl Out {
         );
         self
     }
-
-    /// stderr without JSON (zap) log lines and blank lines.
-    pub fn user_stderr(&self) -> Vec<String> {
-        self.stderr
-            .lines()
-            .map(str::trim_end)
-            .filter(|l| !l.is_empty() && !l.starts_with('{'))
-            .map(str::to_string)
-            .collect()
-    }
-
-    /// Parses stdout as JSON.
-    #[track_caller]
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("`{}`: stdout is not JSON ({e}): {}", self.cmd, self.stdout))
-    }
 }
 
-fn read_all<R: Read + Send + 'static>(mut r: R) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-}
-
+/// The command line of `cmd` as run, for messages.
 fn display(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
     for a in cmd.get_args() {
@@ -402,35 +259,14 @@ fn display(cmd: &Command) -> String {
 }
 
 /// Runs `cmd` to completion (SIGKILL after `timeout`) and collects its output.
-pub fn run(mut cmd: Command, timeout: Duration) -> Out {
+pub fn run(cmd: Command, timeout: Duration) -> Output {
     let shown = display(&cmd);
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run `{shown}`: {e}"));
-    let out = read_all(child.stdout.take().expect("piped stdout"));
-    let err = read_all(child.stderr.take().expect("piped stderr"));
-    let status = match wait_timeout(&mut child, timeout) {
-        Some(st) => exit_code(st),
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            124
-        }
-    };
-    Out {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-        cmd: shown,
-    }
+    BoundedRun::new(cmd, shown, timeout, TIMING.poll).output()
 }
 
 /// Runs a bash script in `dir` (the guides' shell steps); panics with its output on failure.
 #[track_caller]
-pub fn sh(dir: &Path, script: &str) -> Out {
+pub fn sh(dir: &Path, script: &str) -> Output {
     let mut c = Command::new("bash");
     c.arg("-euo").arg("pipefail").arg("-c").arg(script);
     c.current_dir(dir);
@@ -444,7 +280,7 @@ pub fn sh(dir: &Path, script: &str) -> Out {
 }
 
 /// `curl -sS --max-time 10 ARGS`.
-pub fn curl(args: &[&str]) -> Out {
+pub fn curl(args: &[&str]) -> Output {
     let mut c = Command::new("curl");
     c.args(["-sS", "--max-time", "10"]).args(args);
     run(c, CMD)
@@ -510,7 +346,7 @@ impl Ctl {
     }
 
     /// Runs `etcdctl ARGS` to completion.
-    pub fn run(&self, args: &[&str]) -> Out {
+    pub fn run(&self, args: &[&str]) -> Output {
         run(self.command(args), CMD)
     }
 
@@ -522,76 +358,18 @@ impl Ctl {
 
     /// Starts a long-running `etcdctl ARGS` (watch) whose stdout is read line by line.
     pub fn spawn(&self, args: &[&str]) -> Bg {
-        let mut cmd = self.command(args);
+        let cmd = self.command(args);
         let shown = display(&cmd);
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run `{shown}`: {e}"));
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().expect("piped stdout");
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let err = Arc::new(Mutex::new(String::new()));
-        let err2 = Arc::clone(&err);
-        let stderr = child.stderr.take().expect("piped stderr");
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut e = err2.lock().unwrap_or_else(|e| e.into_inner());
-                e.push_str(&line);
-                e.push('\n');
-            }
-        });
-        Bg {
-            child,
-            lines: rx,
-            stderr: err,
-            cmd: shown,
-        }
+        Bg::spawn(cmd, shown, TIMING)
     }
 }
 
-/// A long-running `etcdctl` (watch); killed on drop.
-pub struct Bg {
-    child: Child,
-    lines: Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-    cmd: String,
-}
-
+/// What only this suite asks of a long-running `etcdctl` (watch).
 impl Bg {
-    /// Exactly the next `n` stdout lines; panics (with stderr) if they do not all arrive
-    /// within `timeout`.
-    #[track_caller]
-    pub fn lines(&self, n: usize, timeout: Duration) -> Vec<String> {
-        let deadline = Instant::now() + timeout;
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => out.push(l),
-                Err(_) => panic!(
-                    "`{}`: got {} of {n} lines within {timeout:?}: {out:?}\nstderr: {}",
-                    self.cmd,
-                    out.len(),
-                    self.stderr.lock().unwrap_or_else(|e| e.into_inner())
-                ),
-            }
-        }
-        out
-    }
-
     /// The process's open sockets (`socket:[INODE]` links under /proc/PID/fd): the same
     /// inode later means the same connection is still open.
     pub fn sockets(&self) -> std::collections::BTreeSet<String> {
-        let fds = std::fs::read_dir(format!("/proc/{}/fd", self.child.id()));
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", self.pid()));
         fds.into_iter()
             .flatten()
             .flatten()
@@ -599,13 +377,6 @@ impl Bg {
             .map(|l| l.display().to_string())
             .filter(|l| l.starts_with("socket:"))
             .collect()
-    }
-}
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

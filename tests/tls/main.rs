@@ -15,6 +15,8 @@
 mod harness;
 mod certs;
 mod cn_auth;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod endpoints;
 mod guide000;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::certs::{Ca, Pair, Spec, BOTH, CLIENT};
 use crate::harness::{
-    curl, for_both, free_port, member_flags, path_flags, run, temp_dir, Ctl, Impl, Out, Proc,
+    curl, for_both, free_port, member_flags, path_flags, run, temp_dir, Ctl, Impl, Output, Proc,
 };
 
 struct Pki {
@@ -45,7 +45,7 @@ fn ctl(pki: &Pki, url: &str) -> Ctl {
 }
 
 /// `curl` with the client certificate and `extra` TLS options, GET `url/health`.
-fn health(pki: &Pki, url: &str, extra: &[&str]) -> Out {
+fn health(pki: &Pki, url: &str, extra: &[&str]) -> Output {
     let mut a = vec![
         "--cacert",
         pki.ca.cert.to_str().unwrap(),

@@ -276,7 +276,7 @@ impl Server {
             .command_timeout("2s")
             .run(&["get", "k"]);
         assert_eq!(
-            (out.status, out.user_stderr()),
+            (out.status, out.err_lines()),
             (1, vec!["Error: context deadline exceeded".to_string()]),
             "{} / {}: `{}` should fail like etcdctl on every TLS failure",
             self.imp.name(),

@@ -1,0 +1,29 @@
+//! Where the server and client binaries live.
+
+use std::path::PathBuf;
+
+/// The reference server: the real etcd 3.4.
+pub fn etcd_bin() -> PathBuf {
+    PathBuf::from("/usr/bin/etcd")
+}
+
+/// The real etcdctl 3.4 (`ETCDCTL_BIN` overrides the path).
+pub fn etcdctl_bin() -> PathBuf {
+    std::env::var_os("ETCDCTL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/etcdctl"))
+}
+
+/// The server under test: `KVD_BIN` if set (e.g. `/usr/bin/etcd`, to check the scenarios
+/// themselves against the reference), else the `kvd` binary cargo built for this package.
+/// A crate without a `kvd` binary (the scratch crate the etcdctl suite is also run in) falls
+/// back to etcd; in this package cargo always provides the `kvd` binary.
+pub fn kvd_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("KVD_BIN") {
+        return PathBuf::from(p);
+    }
+    match option_env!("CARGO_BIN_EXE_kvd") {
+        Some(p) => PathBuf::from(p),
+        None => etcd_bin(),
+    }
+}
