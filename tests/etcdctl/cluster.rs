@@ -148,3 +148,110 @@ fn a_stopping_leader_hands_over_leadership() {
         c.servers[index].log_tail(20)
     );
 }
+
+/// `etcdctl move-leader` on kvd and on etcd: what it prints when leadership moves to a
+/// follower, that every member then follows the new leader, and the refusals for an unknown
+/// member and for endpoints that do not include the leader.
+#[test]
+fn move_leader_matches_etcd() {
+    require_tools!();
+    let _g = crate::harness::shared();
+    let kvd = move_leader_scenario(&kvd_bin());
+    let etcd = move_leader_scenario(&crate::harness::etcd_bin());
+    assert_eq!(kvd, etcd, "kvd (left) and etcd (right) differ");
+    assert_eq!(kvd[0], "Leadership transferred from <leader> to <target>\n");
+    assert!(kvd[2].starts_with("unknown member: exit 1 "), "{}", kvd[2]);
+    assert!(
+        kvd[3].starts_with("no leader among endpoints: exit 128 "),
+        "{}",
+        kvd[3]
+    );
+    eprintln!("[move-leader] {kvd:?}");
+}
+
+/// The member IDs as JSON numbers, from `endpoint status -w json` of every member:
+/// (this member, the leader it follows).
+fn status_ids(endpoints: &str) -> Vec<(u64, u64)> {
+    let st = Ctl::new(endpoints)
+        .args(&["endpoint", "status", "-w", "json"])
+        .run()
+        .ok()
+        .json();
+    st.as_array()
+        .expect("status array")
+        .iter()
+        .map(|e| {
+            (
+                e["Status"]["header"]["member_id"].as_u64().unwrap_or(0),
+                e["Status"]["leader"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+fn move_leader_scenario(bin: &std::path::Path) -> Vec<String> {
+    let c = Cluster::start(bin, 3, &[]);
+    let all = c.endpoints();
+    let ids = status_ids(&all);
+    let leader = ids[0].1;
+    let target = ids
+        .iter()
+        .map(|(m, _)| *m)
+        .find(|m| *m != leader)
+        .expect("a follower");
+    let name = |id: u64| {
+        if id == leader {
+            "<leader>".to_string()
+        } else if id == target {
+            "<target>".to_string()
+        } else {
+            format!("{id:x}")
+        }
+    };
+    let mut transcript = Vec::new();
+    let moved = Ctl::new(&all)
+        .args(&["move-leader", &format!("{target:x}")])
+        .run()
+        .ok();
+    transcript.push(
+        moved
+            .stdout
+            .replace(&format!("{leader:x}"), "<leader>")
+            .replace(&format!("{target:x}"), "<target>"),
+    );
+    let followed = eventually(WAIT, || {
+        let now = status_ids(&all);
+        now.iter().all(|(_, l)| *l == target).then_some(now)
+    })
+    .expect("every member follows the new leader");
+    transcript.push(format!(
+        "leaders after the move: {:?}",
+        followed.iter().map(|(_, l)| name(*l)).collect::<Vec<_>>()
+    ));
+    let unknown = Ctl::new(&all).args(&["move-leader", "1234abcd"]).run();
+    transcript.push(format!(
+        "unknown member: exit {} {:?}",
+        unknown.status,
+        unknown.err_lines()
+    ));
+    // only the old leader (now a follower) as endpoint: etcdctl finds no leader among them
+    let old = c
+        .servers
+        .iter()
+        .find(|s| status_ids(&s.endpoint()).first().map(|(m, _)| *m) == Some(leader))
+        .expect("the old leader")
+        .endpoint();
+    let no_leader = Ctl::new(&old)
+        .args(&["move-leader", &format!("{leader:x}")])
+        .run();
+    transcript.push(format!(
+        "no leader among endpoints: exit {} {:?}",
+        no_leader.status,
+        no_leader
+            .err_lines()
+            .iter()
+            .map(|l| l.replace(&old, "<endpoint>"))
+            .collect::<Vec<_>>()
+    ));
+    transcript
+}
