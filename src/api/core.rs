@@ -114,6 +114,14 @@ impl Core {
         })
     }
 
+    /// Resolves once this member's raft has stopped (the member is shutting down): long-lived
+    /// streams end then, instead of holding up the shutdown.
+    pub async fn stopped(&self) {
+        // The leader watch changes rarely (unlike the status), and closes when raft stops.
+        let mut leader = self.raft.leader_watch();
+        while leader.changed().await.is_ok() {}
+    }
+
     /// The cluster ID.
     pub fn cluster_id(&self) -> u64 {
         self.state.membership.read().cluster_id

@@ -223,7 +223,11 @@ impl Lease for LeaseService {
         request: Request<Streaming<LeaseKeepAliveRequest>>,
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
         let core = self.core.clone();
-        let inbound = request.into_inner();
+        let stopped = {
+            let core = self.core.clone();
+            async move { core.stopped().await }
+        };
+        let inbound = request.into_inner().take_until(Box::pin(stopped));
         let out = inbound.then(move |req| {
             let core = core.clone();
             async move {

@@ -280,6 +280,7 @@ impl Election for ElectionService {
             tokio::select! {
                 () = observe(&core, prefix, &out) => {}
                 () = out.closed() => {}
+                () = core.stopped() => {}
             }
         }));
         Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))

@@ -255,6 +255,11 @@ impl StreamTask {
                 Some(batch) = events.recv() => self.on_batch(batch).await,
                 _ = progress.tick() => self.on_progress_tick().await,
                 () = self.out.closed() => false,
+                () = self.core.stopped() => {
+                    // As etcd: a retryable error, so clients move to another member.
+                    let _ = self.out.send(Err(super::status::ApiError::Stopped.into())).await;
+                    false
+                }
             };
             if !keep_going {
                 break;

@@ -52,8 +52,16 @@ impl Peer for PeerService {
         request: Request<Streaming<RaftEnvelope>>,
     ) -> Result<Response<PeerAck>, Status> {
         let mut stream = request.into_inner();
-        while let Some(envelope) = stream.next().await {
-            let envelope = envelope?;
+        loop {
+            // Ends with the member's raft, so that a stream a peer keeps open but idle does
+            // not hold up this member's shutdown.
+            let envelope = tokio::select! {
+                envelope = stream.next() => match envelope {
+                    Some(envelope) => envelope?,
+                    None => break,
+                },
+                () = self.core.stopped() => return Err(Status::unavailable("member stopping")),
+            };
             self.check_cluster(envelope.cluster_id, envelope.from)?;
             let msg = decode_message(&envelope.message)
                 .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))?;

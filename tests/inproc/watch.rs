@@ -125,3 +125,39 @@ async fn compacted_start_revision_is_answered_in_the_stream() {
     })
     .await;
 }
+
+/// A member that shuts down ends its open watch streams with etcd's retryable
+/// `etcdserver: server stopped` (so clients move to another member) instead of keeping them,
+/// and its connections, open until a timeout.
+#[tokio::test]
+async fn shutdown_ends_open_watches_with_server_stopped() {
+    let mut m = Member::start().await;
+    let mut w = m.watch().await;
+    within(async {
+        let (tx, rx) = mpsc::channel(8);
+        tx.send(create("s/", "s0", 0, false)).await.expect("send");
+        let mut stream = w
+            .watch(ReceiverStream::new(rx))
+            .await
+            .expect("watch")
+            .into_inner();
+        let created = stream.message().await.expect("stream").expect("created");
+        assert!(created.created);
+        let handle = m.handle.take().expect("running");
+        let stopping = tokio::spawn(handle.shutdown());
+        let err = loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the watch ended without an error"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(
+            (err.code(), err.message()),
+            (tonic::Code::Unavailable, "etcdserver: server stopped")
+        );
+        stopping.await.expect("shutdown finished");
+        drop(tx);
+    })
+    .await;
+}
