@@ -364,7 +364,6 @@ async fn join_existing(
     engine: &Engine,
     state: &SharedState,
     opts: &Options,
-    tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<Identity, StartError> {
     let mine: Vec<String> = opts.advertise_peer_urls.clone();
     let others: Vec<String> = opts
@@ -375,7 +374,9 @@ async fn join_existing(
         .collect();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let answer = loop {
-        if let Some(a) = crate::raft::transport::fetch_members(&others, tls.clone()).await {
+        if let Some(a) =
+            crate::raft::transport::fetch_members(&others, opts.peer_dial_tls.clone()).await
+        {
             break a;
         }
         if tokio::time::Instant::now() > deadline {
@@ -460,7 +461,7 @@ async fn establish_identity(
             Ok((identity, Vec::new()))
         }
         None if opts.initial_cluster_existing => {
-            let identity = join_existing(engine, state, opts, opts.peer_dial_tls.clone()).await?;
+            let identity = join_existing(engine, state, opts).await?;
             Ok((identity, Vec::new()))
         }
         None => bootstrap_new(engine, state, opts),

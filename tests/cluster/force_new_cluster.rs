@@ -125,11 +125,7 @@ fn force_new_cluster_recovers_a_lone_survivor() {
 
 #[test]
 fn force_new_cluster_recovers_a_lone_survivor_etcd_reference() {
-    if !etcd_bin().is_file() {
-        eprintln!("skipped: /usr/bin/etcd not installed");
-        return;
-    }
-    crate::run("force-new-cluster-etcd", Duration::from_secs(150), async {
+    crate::run_on_etcd("force-new-cluster-etcd", Duration::from_secs(150), async {
         scenario(etcd_bin(), "force-new-cluster-etcd").await;
     });
 }

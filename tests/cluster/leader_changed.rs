@@ -73,11 +73,7 @@ fn a_read_pending_on_a_lost_leader_gets_leader_changed() {
 
 #[test]
 fn a_read_pending_on_a_lost_leader_gets_leader_changed_etcd_reference() {
-    if !etcd_bin().is_file() {
-        eprintln!("skipped: /usr/bin/etcd not installed");
-        return;
-    }
-    crate::run("leader-changed-etcd", Duration::from_secs(120), async {
+    crate::run_on_etcd("leader-changed-etcd", Duration::from_secs(120), async {
         let (err, _) = scenario(etcd_bin(), "leader-changed-etcd").await;
         assert_leader_changed("leader-changed-etcd", &err);
     });

@@ -170,11 +170,7 @@ fn leases_follow_the_leader() {
 
 #[test]
 fn leases_follow_the_leader_etcd_reference() {
-    if !etcd_bin().is_file() {
-        eprintln!("skipped: /usr/bin/etcd not installed");
-        return;
-    }
-    crate::run("leases-etcd", Duration::from_secs(120), async {
+    crate::run_on_etcd("leases-etcd", Duration::from_secs(120), async {
         scenario(etcd_bin(), "leases-etcd").await;
     });
 }

@@ -41,6 +41,17 @@ use std::time::{Duration, Instant};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// [`run`] for a scenario's twin against real etcd 3.4 (the reference); skipped, with a line
+/// saying so, when etcd is not installed.
+pub fn run_on_etcd(name: &str, limit: Duration, scenario: impl Future<Output = ()>) {
+    let etcd = harness::etcd_bin();
+    if !etcd.is_file() {
+        eprintln!("skipped: {} not installed", etcd.display());
+        return;
+    }
+    run(name, limit, scenario);
+}
+
 /// Runs one scenario alone, on its own multi-threaded runtime, failing it after `limit`.
 pub fn run(name: &str, limit: Duration, scenario: impl Future<Output = ()>) {
     let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -197,11 +197,7 @@ fn cut_off_member_refuses_then_converges() {
 
 #[test]
 fn cut_off_member_refuses_then_converges_etcd_reference() {
-    if !etcd_bin().is_file() {
-        eprintln!("skipped: /usr/bin/etcd not installed");
-        return;
-    }
-    crate::run("partition-etcd", Duration::from_secs(150), async {
+    crate::run_on_etcd("partition-etcd", Duration::from_secs(150), async {
         let o = scenario(etcd_bin(), "partition-etcd").await;
         report("partition-etcd", &o);
         // etcd 3.4.23 (pre-vote off by default): the proposal waits for a leader until the
