@@ -8,6 +8,7 @@ pub mod compactor;
 pub mod config;
 pub mod crc32c;
 pub mod etcd_snapshot;
+pub mod failpoints;
 pub mod gateway;
 pub mod http;
 pub mod lease;

@@ -53,6 +53,8 @@ fn main() -> ExitCode {
             for w in &warnings {
                 warn!("{w}");
             }
+            #[cfg(feature = "failpoints")]
+            let _failpoints = kvd::failpoints::setup();
             match run(*cfg) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -115,10 +115,12 @@ impl Maintenance for MaintenanceService {
             .await
             .map_err(raw_status)?;
         // sled reclaims space itself; defragment makes everything durable and answers as etcd.
+        crate::kvd_crash_point!("defrag::before");
         self.core.engine.flush().map_err(|e| {
             tracing::error!(error = %e, "defragment: flush failed");
             Status::from(ApiError::Corrupt)
         })?;
+        crate::kvd_crash_point!("defrag::after");
         // etcd answers defragment without a header.
         Ok(Response::new(DefragmentResponse { header: None }))
     }

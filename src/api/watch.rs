@@ -54,6 +54,7 @@ struct StreamTask {
 
 impl StreamTask {
     async fn send(&self, resp: WatchResponse) -> bool {
+        crate::kvd_crash_point!("watch::before_send");
         self.out.send(Ok(resp)).await.is_ok()
     }
 

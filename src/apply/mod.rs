@@ -489,6 +489,7 @@ impl StateMachine for Applier {
         let mut events: Vec<(i64, Vec<Event>)> = Vec::new();
         let mut results: Vec<(u64, ApplyResult)> = Vec::new();
         let mut last = self.applied_index;
+        let mut compacted = false;
         {
             let mut mvcc = self.state.mvcc.write();
             for entry in entries {
@@ -501,6 +502,10 @@ impl StateMachine for Applier {
                     Committed::Normal { data, .. } if data.is_empty() => {}
                     Committed::Normal { data, .. } => match Command::decode(data.as_slice()) {
                         Ok(cmd) => {
+                            if matches!(cmd.op, Some(Op::Compaction(_))) {
+                                crate::kvd_crash_point!("compact::before_apply");
+                                compacted = true;
+                            }
                             let id = cmd.id;
                             let result =
                                 self.apply_command(&mut mvcc, &mut batch, &mut events, cmd, index)?;
@@ -524,7 +529,12 @@ impl StateMachine for Applier {
                 return Ok(());
             }
             batch.put(APPLIED_INDEX, last.to_be_bytes());
+            crate::kvd_crash_point!("apply::before_state_write");
             self.engine.apply_state(batch)?;
+            crate::kvd_crash_point!("apply::after_state_write");
+            if compacted {
+                crate::kvd_crash_point!("compact::after_apply");
+            }
             mvcc.clear_pending();
         }
         self.applied_index = last;

@@ -629,7 +629,9 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
                 bytes = snap.get_data().len(),
                 "installing snapshot from the leader"
             );
+            crate::kvd_crash_point!("snapshot::before_install");
             self.sm.restore(index, snap.get_data())?;
+            crate::kvd_crash_point!("snapshot::after_install");
             let mut batch = RaftBatch::default();
             self.store.apply_snapshot(&snap, &mut batch);
             self.store.write(batch)?;
@@ -661,6 +663,7 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
             self.store.set_hard_state(hs, &mut batch);
             wrote = true;
         }
+        crate::kvd_crash_point!("raft::before_persist");
         if wrote {
             // Written before the state the committed entries produce, so that storage never
             // holds an applied index above the commit index it recorded.
@@ -671,6 +674,7 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
             // Durable before anything that depends on it is sent or acknowledged.
             self.engine.flush()?;
         }
+        crate::kvd_crash_point!("raft::after_persist");
         if !ready.persisted_messages().is_empty() {
             self.transport.send(ready.take_persisted_messages());
         }

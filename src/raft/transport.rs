@@ -262,6 +262,7 @@ async fn run_snapshots(
                 cluster_id: dial.cluster_id,
             });
         }
+        crate::kvd_crash_point!("snapshot::before_send");
         let ok = match connect(&dial, to).await {
             Some(mut client) => match client.snapshot(tokio_stream::iter(chunks)).await {
                 Ok(_) => true,

@@ -533,8 +533,10 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     };
     let source_state = state.clone();
     let source_engine = engine.clone();
-    let snapshot_source: SnapshotSource =
-        Arc::new(move || crate::snapshot::image(&source_state, &source_engine));
+    let snapshot_source: SnapshotSource = Arc::new(move || {
+        crate::kvd_crash_point!("snapshot::before_save");
+        crate::snapshot::image(&source_state, &source_engine)
+    });
     let transport_dial = dial.clone();
     let transport_shutdown = shutdown.clone();
     let (node, raft) = RaftNode::new(
