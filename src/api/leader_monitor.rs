@@ -27,6 +27,13 @@ pub fn requires_leader(metadata: &tonic::metadata::MetadataMap) -> bool {
         .is_some_and(|v| v.as_bytes() == REQUIRE_LEADER_VALUE.as_bytes())
 }
 
+/// [`requires_leader`] on a request's HTTP headers.
+pub fn requires_leader_header(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(REQUIRE_LEADER_KEY)
+        .is_some_and(|v| v.as_bytes() == REQUIRE_LEADER_VALUE.as_bytes())
+}
+
 /// Checks the leader once per `election_timeout` and records in `core` whether the member has
 /// been leaderless for too long; runs until `shutdown`.
 pub async fn run(core: Arc<Core>, election_timeout: Duration, shutdown: CancellationToken) {

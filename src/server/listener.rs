@@ -26,6 +26,9 @@ use crate::proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use crate::proto::etcdserverpb::watch_server::WatchServer;
 use crate::tls::ServerTls;
 
+/// Largest header list a client request may carry (grpc-go's default for servers, 16 MiB).
+const MAX_HEADER_LIST_SIZE: u32 = 16 << 20;
+
 /// The gRPC services and HTTP endpoints of the client port as one router.
 pub fn router(core: Arc<Core>, gateway: bool, tls: Vec<ServerTls>) -> axum::Router {
     let max = core.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
@@ -44,10 +47,21 @@ pub fn router(core: Arc<Core>, gateway: bool, tls: Vec<ServerTls>) -> axum::Rout
     )
     .add_service(AuthServer::new(AuthService::new(core.clone())).max_decoding_message_size(max));
     let grpc = crate::api::lock::add_services(grpc, core.clone(), max);
+    let guard = super::guards::TxnGuard {
+        max_message: max,
+        max_txn_ops: core.limits.max_txn_ops,
+    };
     let routes = grpc
         .prepare()
         .into_axum_router()
-        .layer(axum::middleware::map_response(grpc_go_messages));
+        .layer(axum::middleware::map_response(grpc_go_messages))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            guard.check(request, next)
+        }))
+        .layer(axum::middleware::from_fn({
+            let core = core.clone();
+            move |request, next| super::guards::require_leader(core.clone(), request, next)
+        }));
     let routes = if gateway {
         routes.merge(crate::gateway::routes(core.clone()))
     } else {
@@ -161,7 +175,10 @@ async fn serve_connection<S>(
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = TowerToHyperService::new(router);
-    let builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new());
+    // grpc-go's (and so etcd's) limit on a request's headers: one over hyper's 16 KiB default,
+    // such as a huge auth token, fails that request alone instead of the whole connection.
+    builder.http2().max_header_list_size(MAX_HEADER_LIST_SIZE);
     let conn = builder.serve_connection_with_upgrades(
         TokioIo::new(super::h2compat::AuthorityFix::new(stream)),
         service,

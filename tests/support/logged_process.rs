@@ -88,6 +88,11 @@ impl LoggedProcess {
         &mut self.args
     }
 
+    /// The pid of the running process.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
     /// True while a started process has not been seen to exit (or been stopped).
     pub fn is_running(&self) -> bool {
         self.child.is_some()
