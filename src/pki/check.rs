@@ -9,56 +9,13 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
+use super::args::CheckArgs;
 use super::certinfo::{CertInfo, IssuerLookup, TimeStatus, WarningKind};
-use super::cli::CheckArgs;
 use super::files;
+use super::finding::{Finding, Level};
 use super::keys::PrivateKey;
 use super::probe::{self, ProbeConfig};
 use super::{times, PkiError};
-
-/// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// Checked and fine.
-    Ok,
-    /// Works, but worth fixing.
-    Warn,
-    /// Broken: TLS will fail.
-    Fail,
-}
-
-/// One line of the report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    /// Severity.
-    pub level: Level,
-    /// The sentence.
-    pub text: String,
-}
-
-impl Finding {
-    /// A finding of level ok.
-    pub fn ok(text: impl Into<String>) -> Self {
-        Finding {
-            level: Level::Ok,
-            text: text.into(),
-        }
-    }
-    /// A finding of level warn.
-    pub fn warn(text: impl Into<String>) -> Self {
-        Finding {
-            level: Level::Warn,
-            text: text.into(),
-        }
-    }
-    /// A finding of level fail.
-    pub fn fail(text: impl Into<String>) -> Self {
-        Finding {
-            level: Level::Fail,
-            text: text.into(),
-        }
-    }
-}
 
 fn label(p: &Path) -> String {
     p.display().to_string()

@@ -29,7 +29,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Name;
 
 use super::certinfo::{CertInfo, Role, TimeStatus};
-use super::check::Finding;
+use super::finding::Finding;
 use super::times;
 
 /// What to connect with.

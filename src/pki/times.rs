@@ -5,6 +5,8 @@
 
 use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
+use super::PkiError;
+
 /// How far in the past a new certificate's not-before date is set, so that members whose
 /// clocks run a little behind accept a certificate issued a moment ago.
 pub const CLOCK_SKEW: Duration = Duration::minutes(5);
@@ -140,6 +142,49 @@ impl Validity {
             return Err(bad());
         }
         Ok(Validity(d))
+    }
+}
+
+/// A certificate's validity period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// True when the end was given explicitly (`--not-after`), so it must not be shortened.
+    pub explicit_end: bool,
+}
+
+impl Window {
+    /// The window from the command line: `--not-before` (default: now minus a little clock
+    /// skew), and `--not-after` (default: now plus `validity`).
+    ///
+    /// # Errors
+    /// [`PkiError::BadFlag`] when the end is not after the start.
+    pub fn resolve(
+        now: OffsetDateTime,
+        validity: Validity,
+        not_before: Option<OffsetDateTime>,
+        not_after: Option<OffsetDateTime>,
+    ) -> Result<Window, PkiError> {
+        let nb = not_before.unwrap_or(now - CLOCK_SKEW);
+        let na = not_after.unwrap_or(now + validity.0);
+        if na <= nb {
+            return Err(PkiError::bad_flag(
+                "--not-after",
+                format!(
+                    "the certificate would end ({}) before it starts ({})",
+                    rfc3339(na),
+                    rfc3339(nb)
+                ),
+            ));
+        }
+        Ok(Window {
+            not_before: nb,
+            not_after: na,
+            explicit_end: not_after.is_some(),
+        })
     }
 }
 

@@ -16,6 +16,8 @@ use crate::api::core::GRPC_OVERHEAD_BYTES;
 use crate::api::kv::KvService;
 use crate::api::lease::LeaseService;
 use crate::api::maintenance::MaintenanceService;
+use crate::api::v3election::ElectionService;
+use crate::api::v3lock::LockService;
 use crate::api::watch::WatchService;
 use crate::api::Core;
 use crate::proto::etcdserverpb::auth_server::AuthServer;
@@ -24,6 +26,8 @@ use crate::proto::etcdserverpb::kv_server::KvServer;
 use crate::proto::etcdserverpb::lease_server::LeaseServer;
 use crate::proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use crate::proto::etcdserverpb::watch_server::WatchServer;
+use crate::proto::v3electionpb::election_server::ElectionServer;
+use crate::proto::v3lockpb::lock_server::LockServer;
 use crate::tls::ServerTls;
 
 /// The gRPC services and HTTP endpoints of the client port as one router.
@@ -42,8 +46,11 @@ pub fn router(core: Arc<Core>, gateway: bool, tls: Vec<ServerTls>) -> axum::Rout
             .max_decoding_message_size(max)
             .max_encoding_message_size(usize::MAX),
     )
-    .add_service(AuthServer::new(AuthService::new(core.clone())).max_decoding_message_size(max));
-    let grpc = crate::api::lock::add_services(grpc, core.clone(), max);
+    .add_service(AuthServer::new(AuthService::new(core.clone())).max_decoding_message_size(max))
+    .add_service(LockServer::new(LockService::new(core.clone())).max_decoding_message_size(max))
+    .add_service(
+        ElectionServer::new(ElectionService::new(core.clone())).max_decoding_message_size(max),
+    );
     let routes = grpc
         .prepare()
         .into_axum_router()

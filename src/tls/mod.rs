@@ -29,14 +29,16 @@
 //!   constraints, key usage, CRLs);
 //! - `sig.rs`: handshake signatures checked with the certificate's raw public key;
 //! - `verify.rs`: the client-certificate verifier the listeners use;
-//! - `client.rs`: rustls client configuration for kvd's outgoing connections;
+//! - `client.rs`: rustls client configuration for kvd's outgoing connections (the server
+//!   certificate verifier);
 //! - `server.rs`: rustls server configuration: suites, versions, ALPN;
-//! - `material.rs`: one loaded set of files, turned into both configurations;
+//! - `material.rs`: one loaded set of files, turned into both configurations, and
+//!   [`client_config`];
 //! - `auto.rs`: auto TLS certificates;
 //! - `peer.rs`: the peer port's check of the certificate against the remote address;
 //! - `reject.rs`: [`Rejected`]: why a handshake was refused, in etcd's words;
 //! - `acceptor.rs`: [`ServerTls`]: accept, reload, hand out configurations;
-//! - `reload.rs`: watching the files.
+//! - `reload.rs`: watching the files of anything [`reload::Reloadable`] (the acceptor).
 //!
 //! This module reads [`crate::config`] types only; it must not import the server, API or
 //! storage layers.
@@ -60,8 +62,8 @@ mod verify;
 use std::time::Duration;
 
 pub use acceptor::{PeerIdentity, ServerTls};
-pub use client::client_config;
 pub use error::{FileProblem, TlsError};
+pub use material::client_config;
 pub use reject::{RejectKind, Rejected};
 
 use crate::config::{TlsVersion, TransportSecurity};
