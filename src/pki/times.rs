@@ -11,18 +11,10 @@ use super::PkiError;
 /// clocks run a little behind accept a certificate issued a moment ago.
 pub const CLOCK_SKEW: Duration = Duration::minutes(5);
 
-/// Formats `t` as RFC 3339 in UTC with second precision, e.g. `2025-01-31T12:00:00Z`.
+/// Formats `t` as RFC 3339 in UTC with second precision, e.g. `2025-01-31T12:00:00Z` (the
+/// form Go's x509 errors print, which the TLS layer uses too).
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    crate::x509::cert::rfc3339(t)
 }
 
 /// Parses an RFC 3339 date-time (`2025-01-31T12:00:00Z`, `2025-01-31 12:00:00+02:00`,

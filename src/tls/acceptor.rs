@@ -18,7 +18,6 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::cert;
 use super::error::TlsError;
 use super::material::Material;
 use super::peer;
@@ -26,6 +25,7 @@ use super::reject::{RejectKind, Rejected};
 use super::reload::{self, Reloadable, Stamp, Watched};
 use super::{uses_auto_tls, ListenerKind, TlsOptions};
 use crate::config::TransportSecurity;
+use crate::x509::cert;
 
 /// The first byte of a TLS handshake record.
 const HANDSHAKE_RECORD: u8 = 0x16;

@@ -15,11 +15,11 @@ use rustls::{DigitallySignedStruct, Error, SignatureScheme, SupportedProtocolVer
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use super::cert::{self, Usage};
-use super::chain::TrustStore;
 use super::error::TlsError;
 use super::reject::{failure_kind, CertRejection, RejectKind};
-use super::sig;
+use crate::x509::cert;
+use crate::x509::sig;
+use crate::x509::TrustStore;
 
 /// How kvd checks the servers it dials.
 #[derive(Debug)]
@@ -61,22 +61,14 @@ impl ServerCertVerifier for ServerVerifier {
             ));
         }
         let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        trust
-            .verify(end_entity, intermediates, now, Usage::ServerAuth)
-            .map_err(|f| reject(failure_kind(&f), f.to_string(), subject.clone()))?;
         let host = match server_name {
             ServerName::DnsName(d) => d.as_ref().to_string(),
             ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
             _ => String::new(),
         };
-        let sans = cert::sans(&leaf);
-        if !cert::host_matches(&sans, &host) {
-            return Err(reject(
-                RejectKind::BadCertificate,
-                cert::host_mismatch_text(&sans, &host),
-                subject,
-            ));
-        }
+        trust
+            .verify_server(end_entity, intermediates, &host, now)
+            .map_err(|f| reject(failure_kind(&f), f.to_string(), subject.clone()))?;
         Ok(ServerCertVerified::assertion())
     }
 

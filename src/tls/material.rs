@@ -11,8 +11,6 @@ use rustls::server::ServerConfig;
 use rustls::sign::CertifiedKey;
 
 use super::auto;
-use super::cert::{self, Usage};
-use super::chain::TrustStore;
 use super::client::{self, ServerCheck};
 use super::error::{FileProblem, TlsError};
 use super::load;
@@ -21,6 +19,8 @@ use super::setting::{Named, Setting};
 use super::verify::{Allowed, ClientVerifier};
 use super::{client_certs_required, uses_auto_tls, ListenerKind, TlsOptions};
 use crate::config::TransportSecurity;
+use crate::x509::cert::{self, Usage};
+use crate::x509::TrustStore;
 
 /// The rustls client configuration kvd uses to dial other members' `kind` port with the
 /// settings of that port, e.g. `client_config(ListenerKind::Peer, &cfg.peer_tls, ...)`.

@@ -1,35 +1,33 @@
-//! The trust store (a CA bundle plus CRLs) and certificate-chain verification.
+//! The trust store (a CA bundle plus CRLs) and certificate-chain verification, as the TLS
+//! listeners, kvd's own dials and `kvd pki check` all judge a chain.
 //!
-//! kvd verifies chains itself, because rustls' verifier (webpki) refuses X.509 v1
-//! certificates, which `openssl x509 -req` makes without `-extfile` and which etcd (Go)
-//! accepts as client certificates and as roots. The rules follow Go's `x509.Verify`:
-//! - every certificate must be within its validity period (the leaf is checked first);
-//! - each signature is verified with the issuer's public key (SHA-1 is refused);
-//! - intermediates must be CAs (basicConstraints `CA:TRUE`); roots from the bundle need
-//!   not be (v1 roots have no extensions); path-length constraints apply;
-//! - unknown critical extensions are refused; name constraints are refused too, as kvd
-//!   does not enforce them;
-//! - every certificate in the chain that lists extended key usages must allow the wanted
-//!   one (or `anyExtendedKeyUsage`);
-//! - additionally (etcd checks this after the handshake), no certificate of the chain may
-//!   be listed in a CRL issued by its issuer; the CRL's signature is verified.
+//! webpki (the verifier rustls uses) verifies v3 chains: signatures, validity, CA and
+//! path-length constraints, name constraints, critical extensions, extended key usage.
+//! webpki refuses X.509 v1 certificates, which `openssl x509 -req` makes without `-extfile`
+//! and which etcd (Go) accepts as client certificates and as roots, and CA certificates
+//! presented as the end entity, which Go accepts too: those chains take kvd's own path
+//! ([`super::v1`]), with the same checks.
+//!
+//! On every verified chain kvd then checks, as Go does, that every certificate's extended
+//! key usage allows the use and that the root is within its validity period (webpki checks
+//! neither of those on the root), and, as etcd does after the handshake, that no
+//! certificate is listed in a CRL issued (and signed) by its issuer.
 //!
 //! Errors read as Go's (`x509: certificate signed by unknown authority`, ...), since users
 //! search for them.
 
 use std::collections::HashSet;
 use std::fmt;
+use std::time::Duration;
 
 use rustls::DistinguishedName;
-use rustls_pki_types::CertificateDer;
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
 use super::cert::{self, Usage};
-
-/// Longest chain (leaf, intermediates, root) kvd tries to build.
-const MAX_CHAIN: usize = 8;
+use super::v1;
 
 /// Why a certificate chain was refused, in Go's words (see [`fmt::Display`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +61,12 @@ pub(crate) enum Failure {
     TooManyIntermediates,
     /// A critical extension kvd does not handle.
     UnhandledCriticalExtension(String),
+    /// Outside the names a CA's name constraints permit (webpki enforces them).
+    NameConstraints,
+    /// The server certificate does not name the host dialed (Go's `x509.HostnameError`).
+    Host(String),
+    /// Another refusal of webpki's, in its words.
+    Refused(String),
     /// Listed in a CRL issued by its issuer.
     Revoked {
         /// The serial number, colon-separated hex.
@@ -74,7 +78,7 @@ pub(crate) enum Failure {
 
 impl Failure {
     /// How telling an error is, to pick one when several candidate chains fail.
-    fn rank(&self) -> u8 {
+    pub(super) fn rank(&self) -> u8 {
         match self {
             Failure::UnknownAuthority { hint: None } => 0,
             Failure::UnknownAuthority { hint: Some(_) } => 1,
@@ -84,8 +88,10 @@ impl Failure {
             | Failure::NotYetValid { .. }
             | Failure::NotAuthorizedToSign
             | Failure::TooManyIntermediates
-            | Failure::UnhandledCriticalExtension(_) => 4,
-            Failure::Revoked { .. } => 5,
+            | Failure::UnhandledCriticalExtension(_)
+            | Failure::NameConstraints
+            | Failure::Refused(_) => 4,
+            Failure::Revoked { .. } | Failure::Host(_) => 5,
         }
     }
 }
@@ -128,6 +134,11 @@ impl fmt::Display for Failure {
             Failure::UnhandledCriticalExtension(what) => {
                 write!(f, "x509: unhandled critical extension ({what})")
             }
+            Failure::NameConstraints => f.write_str(
+                "x509: a root or intermediate certificate is not authorized to sign for this name",
+            ),
+            Failure::Host(text) => f.write_str(text),
+            Failure::Refused(what) => write!(f, "x509: {what}"),
             Failure::Revoked { serial, issuer } => write!(
                 f,
                 "x509: certificate revoked by CRL (serial {serial}, CRL issuer {issuer:?})"
@@ -136,11 +147,13 @@ impl fmt::Display for Failure {
     }
 }
 
+impl std::error::Error for Failure {}
+
 /// A trusted CA certificate.
 #[derive(Debug)]
-struct Anchor {
-    der: CertificateDer<'static>,
-    subject_raw: Vec<u8>,
+pub(super) struct Anchor {
+    pub(super) der: CertificateDer<'static>,
+    pub(super) subject_raw: Vec<u8>,
 }
 
 /// A certificate revocation list.
@@ -156,9 +169,12 @@ struct Crl {
 /// certificates) must chain to.
 #[derive(Debug, Default)]
 pub(crate) struct TrustStore {
-    anchors: Vec<Anchor>,
+    pub(super) anchors: Vec<Anchor>,
     crls: Vec<Crl>,
     hints: Vec<DistinguishedName>,
+    /// The anchors webpki can use (a CA certificate webpki cannot read is only used by
+    /// the v1 path), with the index of each in `anchors`.
+    webpki: Vec<(TrustAnchor<'static>, usize)>,
 }
 
 impl TrustStore {
@@ -182,6 +198,9 @@ impl TrustStore {
             store
                 .hints
                 .push(DistinguishedName::from(subject_raw.clone()));
+            if let Ok(anchor) = webpki::anchor_from_trusted_cert(&der) {
+                store.webpki.push((anchor.to_owned(), store.anchors.len()));
+            }
             store.anchors.push(Anchor { der, subject_raw });
         }
         for (i, der) in crls.into_iter().enumerate() {
@@ -252,7 +271,9 @@ impl TrustStore {
     }
 
     /// Verifies that `end_entity` (with the `intermediates` the peer sent) chains to a
-    /// trusted CA at Unix time `now` and may be used for `usage`.
+    /// trusted CA at Unix time `now` and may be used for `usage`: webpki judges v3 chains,
+    /// kvd's own path ([`super::v1`]) those with an X.509 v1 certificate or a CA certificate
+    /// as the end entity.
     pub(crate) fn verify(
         &self,
         end_entity: &[u8],
@@ -261,172 +282,151 @@ impl TrustStore {
         usage: Usage,
     ) -> Result<(), Failure> {
         let leaf = cert::parse(end_entity).map_err(Failure::Malformed)?;
-        check_time(&leaf, now)?;
-        check_extensions(&leaf, false)?;
-        let inters: Vec<X509Certificate<'_>> = intermediates
-            .iter()
-            .filter_map(|d| cert::parse(d).ok())
-            .collect();
-        let mut search = Search {
-            store: self,
-            inters: &inters,
-            now,
-            usage,
-            best: None,
-        };
-        // A certificate that is itself in the bundle is trusted as it is (as in Go).
-        if let Some(i) = self
-            .anchors
-            .iter()
-            .position(|a| a.der.as_ref() == end_entity)
-        {
-            if search.complete(&leaf, &[Node::Anchor(i)]) {
-                return Ok(());
+        let v1_in_chain = !cert::is_v3(&leaf)
+            || intermediates
+                .iter()
+                .any(|d| cert::parse(d).is_ok_and(|c| !cert::is_v3(&c)));
+        if v1_in_chain {
+            return v1::verify(self, end_entity, intermediates, now, usage);
+        }
+        match self.verify_v3(end_entity, intermediates, now, usage) {
+            Ok(()) => Ok(()),
+            Err(Refusal::Checked(f)) => Err(f),
+            // Go accepts a CA certificate as the end entity (a self-signed server
+            // certificate made with `openssl req -x509` is one); webpki does not.
+            Err(Refusal::Webpki(webpki::Error::CaUsedAsEndEntity)) => {
+                v1::verify(self, end_entity, intermediates, now, usage)
             }
-        }
-        let mut chain = Vec::new();
-        if search.extend(&leaf, &mut chain) {
-            return Ok(());
-        }
-        Err(search
-            .best
-            .unwrap_or(Failure::UnknownAuthority { hint: None }))
-    }
-}
-
-/// A certificate above the leaf in a chain being built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Node {
-    /// `intermediates[i]`.
-    Inter(usize),
-    /// The store's anchor `i`.
-    Anchor(usize),
-}
-
-/// One chain search (depth-first over candidate issuers).
-struct Search<'s, 'c> {
-    store: &'s TrustStore,
-    inters: &'s [X509Certificate<'c>],
-    now: i64,
-    usage: Usage,
-    best: Option<Failure>,
-}
-
-impl Search<'_, '_> {
-    fn record(&mut self, failure: Failure) {
-        if self
-            .best
-            .as_ref()
-            .is_none_or(|b| failure.rank() >= b.rank())
-        {
-            self.best = Some(failure);
+            Err(Refusal::Webpki(e)) => Err(self.explain(&e, end_entity, intermediates, now, usage)),
         }
     }
 
-    /// Tries to finish the chain `leaf, chain...` at a trusted CA.
-    fn extend(&mut self, leaf: &X509Certificate<'_>, chain: &mut Vec<Node>) -> bool {
-        if chain.len() + 1 >= MAX_CHAIN {
-            return false;
-        }
-        let store = self.store;
-        let inters = self.inters;
-        let child = match chain.last() {
-            None => leaf,
-            Some(Node::Inter(j)) => &inters[*j],
-            Some(Node::Anchor(_)) => return false,
-        };
-        let issuer_raw = child.issuer().as_raw();
-        // Trusted CAs first: the shortest chains.
-        for (i, anchor) in store.anchors.iter().enumerate() {
-            if anchor.subject_raw != issuer_raw {
-                continue;
-            }
-            let Ok(ca) = cert::parse(&anchor.der) else {
-                continue;
-            };
-            if let Err(f) = self.check_parent(child, &ca, chain.len() + 1, true) {
-                self.record(f);
-                continue;
-            }
-            chain.push(Node::Anchor(i));
-            if self.complete(leaf, chain) {
-                return true;
-            }
-            chain.pop();
-        }
-        for (j, ca) in inters.iter().enumerate() {
-            if ca.subject().as_raw() != issuer_raw || chain.contains(&Node::Inter(j)) {
-                continue;
-            }
-            if let Err(f) = self.check_parent(child, ca, chain.len() + 1, false) {
-                self.record(f);
-                continue;
-            }
-            chain.push(Node::Inter(j));
-            if self.extend(leaf, chain) {
-                return true;
-            }
-            chain.pop();
-        }
-        false
-    }
-
-    /// Checks a candidate issuer of `child` at position `depth` (the leaf is 0).
-    fn check_parent(
+    /// [`TrustStore::verify`] for a server certificate dialed as `host` (a DNS name or an
+    /// IP address): serverAuth, then Go's host-name rules on its SANs.
+    pub(crate) fn verify_server(
         &self,
-        child: &X509Certificate<'_>,
-        parent: &X509Certificate<'_>,
-        depth: usize,
-        is_root: bool,
+        end_entity: &[u8],
+        intermediates: &[CertificateDer<'_>],
+        host: &str,
+        now: i64,
     ) -> Result<(), Failure> {
-        check_signature(child, parent)?;
-        check_time(parent, self.now)?;
-        check_extensions(parent, true)?;
-        let bc = parent
-            .basic_constraints()
-            .ok()
-            .flatten()
-            .map(|b| (b.value.ca, b.value.path_len_constraint));
-        if !is_root && !bc.is_some_and(|(ca, _)| ca) {
-            return Err(Failure::NotAuthorizedToSign);
+        self.verify(end_entity, intermediates, now, Usage::ServerAuth)?;
+        let leaf = cert::parse(end_entity).map_err(Failure::Malformed)?;
+        let sans = cert::sans(&leaf);
+        if cert::host_matches(&sans, host) {
+            Ok(())
+        } else {
+            Err(Failure::Host(cert::host_mismatch_text(&sans, host)))
         }
-        if let Some(limit) = bc.and_then(|(_, limit)| limit) {
-            let below = depth - 1;
-            if below > limit as usize {
-                return Err(Failure::TooManyIntermediates);
+    }
+
+    /// webpki's verification of a v3 chain, then the checks it leaves out.
+    fn verify_v3(
+        &self,
+        end_entity: &[u8],
+        intermediates: &[CertificateDer<'_>],
+        now: i64,
+        usage: Usage,
+    ) -> Result<(), Refusal> {
+        let ee_der = CertificateDer::from(end_entity);
+        let ee = webpki::EndEntityCert::try_from(&ee_der).map_err(Refusal::Webpki)?;
+        let anchors: Vec<TrustAnchor<'static>> =
+            self.webpki.iter().map(|(a, _)| a.clone()).collect();
+        let time = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(now).unwrap_or(0)));
+        let eku = match usage {
+            Usage::ServerAuth => webpki::KeyUsage::server_auth(),
+            Usage::ClientAuth => webpki::KeyUsage::client_auth(),
+        };
+        let path = ee
+            .verify_for_usage(
+                webpki::ALL_VERIFICATION_ALGS,
+                &anchors,
+                intermediates,
+                time,
+                eku,
+                None,
+                None,
+            )
+            .map_err(Refusal::Webpki)?;
+        let anchor = anchors
+            .iter()
+            .position(|a| std::ptr::eq(a, path.anchor()))
+            .and_then(|i| self.webpki.get(i))
+            .and_then(|(_, index)| self.anchors.get(*index));
+        let inter_ders: Vec<CertificateDer<'_>> =
+            path.intermediate_certificates().map(|c| c.der()).collect();
+        let mut chain: Vec<X509Certificate<'_>> = Vec::new();
+        for der in &inter_ders {
+            chain.push(cert::parse(der).map_err(|e| Refusal::Checked(Failure::Malformed(e)))?);
+        }
+        if let Some(anchor) = anchor {
+            let root =
+                cert::parse(&anchor.der).map_err(|e| Refusal::Checked(Failure::Malformed(e)))?;
+            check_time(&root, now).map_err(Refusal::Checked)?;
+            chain.push(root);
+        }
+        let leaf = cert::parse(end_entity).map_err(|e| Refusal::Checked(Failure::Malformed(e)))?;
+        let mut all = vec![&leaf];
+        all.extend(chain.iter());
+        self.check_path(&all, usage).map_err(Refusal::Checked)
+    }
+
+    /// Why webpki refused a chain, in Go's words: the reason kvd's own search finds when it
+    /// refuses the chain too (which candidate issuer failed and why), else webpki's reason.
+    fn explain(
+        &self,
+        e: &webpki::Error,
+        end_entity: &[u8],
+        intermediates: &[CertificateDer<'_>],
+        now: i64,
+        usage: Usage,
+    ) -> Failure {
+        use webpki::Error as E;
+        if matches!(e, E::NameConstraintViolation | E::MalformedNameConstraint) {
+            return Failure::NameConstraints;
+        }
+        if let Err(f) = v1::verify(self, end_entity, intermediates, now, usage) {
+            return f;
+        }
+        match e {
+            E::CertExpired { time, not_after } => Failure::Expired {
+                now: unix(*time),
+                not_after: unix(*not_after),
+            },
+            E::CertNotValidYet { time, not_before } => Failure::NotYetValid {
+                now: unix(*time),
+                not_before: unix(*not_before),
+            },
+            E::RequiredEkuNotFoundContext(_) => Failure::IncompatibleUsage,
+            E::EndEntityUsedAsCa => Failure::NotAuthorizedToSign,
+            E::PathLenConstraintViolated => Failure::TooManyIntermediates,
+            E::UnsupportedCriticalExtension => {
+                Failure::UnhandledCriticalExtension("webpki does not handle it".to_string())
+            }
+            E::UnknownIssuer => Failure::UnknownAuthority { hint: None },
+            other => Failure::Refused(format!("{other}")),
+        }
+    }
+
+    /// Go's checks on a whole chain (leaf first, root last): every certificate's extended
+    /// key usage allows `usage`, and no certificate is listed in a CRL issued (and signed)
+    /// by the next one.
+    pub(super) fn check_path(
+        &self,
+        chain: &[&X509Certificate<'_>],
+        usage: Usage,
+    ) -> Result<(), Failure> {
+        if !chain.iter().all(|c| cert::eku_allows(c, usage)) {
+            return Err(Failure::IncompatibleUsage);
+        }
+        for pair in chain.windows(2) {
+            if let Some(f) = self.revoked(pair[0], pair[1]) {
+                return Err(f);
             }
         }
         Ok(())
     }
 
-    /// A full chain: checks key usage along it and revocation; records why it fails.
-    fn complete(&mut self, leaf: &X509Certificate<'_>, chain: &[Node]) -> bool {
-        let store = self.store;
-        let parsed: Vec<X509Certificate<'_>> = chain
-            .iter()
-            .filter_map(|n| match n {
-                Node::Inter(j) => Some(self.inters[*j].clone()),
-                Node::Anchor(i) => cert::parse(&store.anchors[*i].der).ok(),
-            })
-            .collect();
-        let mut all: Vec<&X509Certificate<'_>> = vec![leaf];
-        all.extend(parsed.iter());
-        // A leaf that is itself the anchor is listed twice; that is harmless.
-        if !all.iter().all(|c| cert::eku_allows(c, self.usage)) {
-            self.record(Failure::IncompatibleUsage);
-            return false;
-        }
-        for pair in all.windows(2) {
-            if let Some(f) = store.revoked(pair[0], pair[1]) {
-                self.record(f);
-                return false;
-            }
-        }
-        true
-    }
-}
-
-impl TrustStore {
     /// `Some` when a CRL issued (and signed) by `issuer` lists `child`.
     fn revoked(
         &self,
@@ -444,7 +444,7 @@ impl TrustStore {
                 .unwrap_or(false);
             if signed {
                 return Some(Failure::Revoked {
-                    serial: colon_hex(serial),
+                    serial: cert::serial_hex(serial),
                     issuer: crl.issuer.clone(),
                 });
             }
@@ -453,16 +453,19 @@ impl TrustStore {
     }
 }
 
-/// `0a:1b:2c`.
-fn colon_hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+/// Why the webpki path refused a chain: webpki itself, or one of kvd's checks after it.
+enum Refusal {
+    Webpki(webpki::Error),
+    Checked(Failure),
 }
 
-fn check_time(c: &X509Certificate<'_>, now: i64) -> Result<(), Failure> {
+/// Unix seconds of a webpki time.
+fn unix(t: UnixTime) -> i64 {
+    i64::try_from(t.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Refuses a certificate outside its validity period at Unix time `now`.
+pub(super) fn check_time(c: &X509Certificate<'_>, now: i64) -> Result<(), Failure> {
     let (not_before, not_after) = cert::validity(c);
     if now < not_before {
         return Err(Failure::NotYetValid { now, not_before });
@@ -473,86 +476,14 @@ fn check_time(c: &X509Certificate<'_>, now: i64) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Refuses critical extensions kvd does not handle, and name constraints on CAs.
-fn check_extensions(c: &X509Certificate<'_>, as_ca: bool) -> Result<(), Failure> {
-    const HANDLED: &[&str] = &[
-        "2.5.29.14", // subjectKeyIdentifier
-        "2.5.29.15", // keyUsage (not enforced, as in Go)
-        "2.5.29.17", // subjectAltName
-        "2.5.29.19", // basicConstraints
-        "2.5.29.31", // cRLDistributionPoints
-        "2.5.29.32", // certificatePolicies
-        "2.5.29.35", // authorityKeyIdentifier
-        "2.5.29.37", // extKeyUsage
-    ];
-    for ext in c.extensions() {
-        let oid = ext.oid.to_id_string();
-        if oid == "2.5.29.30" && as_ca {
-            return Err(Failure::UnhandledCriticalExtension(format!(
-                "name constraints in CA {:?}: kvd does not enforce them",
-                cert::dn_string(c.subject())
-            )));
-        }
-        if ext.critical && !HANDLED.contains(&oid.as_str()) {
-            return Err(Failure::UnhandledCriticalExtension(oid));
-        }
-    }
-    Ok(())
-}
-
-/// Verifies `child`'s signature with `parent`'s key, refusing SHA-1 as Go does.
-fn check_signature(
-    child: &X509Certificate<'_>,
-    parent: &X509Certificate<'_>,
-) -> Result<(), Failure> {
-    let name = candidate_name(parent);
-    let alg = child.signature_algorithm.algorithm.to_id_string();
-    let insecure = match alg.as_str() {
-        "1.2.840.113549.1.1.5" => Some("SHA1-RSA"),
-        "1.2.840.10045.4.1" => Some("ECDSA-SHA1"),
-        "1.2.840.10040.4.3" => Some("DSA-SHA1"),
-        "1.2.840.113549.1.1.4" => Some("MD5-RSA"),
-        _ => None,
-    };
-    if let Some(insecure) = insecure {
-        return Err(Failure::UnknownAuthority {
-            hint: Some((
-                format!("x509: cannot verify signature: insecure algorithm {insecure}"),
-                name,
-            )),
-        });
-    }
-    child
-        .verify_signature(Some(parent.public_key()))
-        .map_err(|e| Failure::UnknownAuthority {
-            hint: Some((format!("x509: {e}"), name)),
-        })
-}
-
-/// How Go names a candidate issuer in hints: CN, else the first O, else the serial.
-fn candidate_name(c: &X509Certificate<'_>) -> String {
-    if let Some(cn) = cert::common_name(c).filter(|s| !s.is_empty()) {
-        return cn;
-    }
-    if let Some(o) = c
-        .subject()
-        .iter_organization()
-        .next()
-        .and_then(|o| o.as_str().ok())
-    {
-        return o.to_string();
-    }
-    format!("serial:{}", c.serial)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use rcgen::{
         BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
-        ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, RevokedCertParams,
-        SerialNumber,
+        ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyIdMethod, KeyPair,
+        NameConstraints, RevokedCertParams, SerialNumber,
     };
     use time::{Duration, OffsetDateTime};
 
@@ -714,5 +645,98 @@ mod tests {
             .to_vec();
         let (_, reason) = TrustStore::new(vec![root.der.clone()], vec![forged]).unwrap_err();
         assert!(reason.contains("not issued by that CA"), "{reason}");
+    }
+
+    #[test]
+    fn webpki_judges_v3_chains_and_enforces_name_constraints() {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "constrained");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.name_constraints = Some(NameConstraints {
+            permitted_subtrees: vec![GeneralSubtree::DnsName("example.com".into())],
+            excluded_subtrees: vec![],
+        });
+        let key = KeyPair::generate().unwrap();
+        let der = params.self_signed(&key).unwrap().der().clone();
+        let root = Ca { params, key, der };
+        let store = TrustStore::new(vec![root.der.clone()], vec![]).unwrap();
+        let issue = |san: &str| {
+            let mut p = CertificateParams::new(vec![san.to_string()]).unwrap();
+            p.distinguished_name.push(DnType::CommonName, "svc");
+            let k = KeyPair::generate().unwrap();
+            p.signed_by(&k, &Issuer::from_params(&root.params, &root.key))
+                .unwrap()
+                .der()
+                .clone()
+        };
+        // kvd's own path refuses name-constrained CAs; webpki checks the constraint.
+        let inside = issue("a.example.com");
+        assert_eq!(store.verify(&inside, &[], now(), Usage::ServerAuth), Ok(()));
+        assert!(v1::verify(&store, &inside, &[], now(), Usage::ServerAuth).is_err());
+        let outside = issue("a.example.org");
+        assert_eq!(
+            store.verify(&outside, &[], now(), Usage::ServerAuth),
+            Err(Failure::NameConstraints)
+        );
+    }
+
+    #[test]
+    fn a_trusted_ca_certificate_serves_as_its_own_end_entity() {
+        // Go accepts it (webpki refuses a CA as the end entity).
+        let root = ca("self-signed", IsCa::Ca(BasicConstraints::Unconstrained));
+        let store = TrustStore::new(vec![root.der.clone()], vec![]).unwrap();
+        assert_eq!(
+            store.verify(&root.der, &[], now(), Usage::ServerAuth),
+            Ok(())
+        );
+        let other = TrustStore::new(
+            vec![ca("other", IsCa::Ca(BasicConstraints::Unconstrained)).der],
+            vec![],
+        )
+        .unwrap();
+        assert!(other
+            .verify(&root.der, &[], now(), Usage::ServerAuth)
+            .is_err());
+    }
+
+    #[test]
+    fn an_expired_root_fails_the_chain_as_in_go() {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "old root");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.not_before = OffsetDateTime::now_utc() - Duration::days(30);
+        params.not_after = OffsetDateTime::now_utc() - Duration::days(1);
+        let key = KeyPair::generate().unwrap();
+        let der = params.self_signed(&key).unwrap().der().clone();
+        let root = Ca { params, key, der };
+        let store = TrustStore::new(vec![root.der.clone()], vec![]).unwrap();
+        let c = leaf(&root, "young", vec![], 5);
+        let err = store.verify(&c, &[], now(), Usage::ClientAuth).unwrap_err();
+        assert!(matches!(err, Failure::Expired { .. }), "{err}");
+    }
+
+    #[test]
+    fn server_certificates_must_name_the_host() {
+        let root = ca("root", IsCa::Ca(BasicConstraints::Unconstrained));
+        let store = TrustStore::new(vec![root.der.clone()], vec![]).unwrap();
+        let mut p = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        p.distinguished_name.push(DnType::CommonName, "member");
+        let k = KeyPair::generate().unwrap();
+        let c = p
+            .signed_by(&k, &Issuer::from_params(&root.params, &root.key))
+            .unwrap()
+            .der()
+            .clone();
+        assert_eq!(store.verify_server(&c, &[], "127.0.0.1", now()), Ok(()));
+        assert_eq!(
+            store.verify_server(&c, &[], "127.0.0.2", now()),
+            Err(Failure::Host(
+                "x509: certificate is valid for 127.0.0.1, not 127.0.0.2".to_string()
+            ))
+        );
     }
 }
