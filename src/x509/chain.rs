@@ -17,7 +17,6 @@
 //! search for them.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::time::Duration;
 
 use rustls::DistinguishedName;
@@ -27,134 +26,9 @@ use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
 use super::cert::{self, Usage};
-use super::v1;
-
-/// Why a certificate chain was refused, in Go's words (see [`fmt::Display`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Failure {
-    /// A certificate cannot be parsed.
-    Malformed(String),
-    /// No chain to a trusted CA; `hint` says what went wrong with a candidate issuer.
-    UnknownAuthority {
-        /// `(problem, candidate name)` from the last candidate issuer that failed.
-        hint: Option<(String, String)>,
-    },
-    /// Outside the validity period: `now` after `not_after`.
-    Expired {
-        /// Unix seconds.
-        now: i64,
-        /// Unix seconds.
-        not_after: i64,
-    },
-    /// Outside the validity period: `now` before `not_before`.
-    NotYetValid {
-        /// Unix seconds.
-        now: i64,
-        /// Unix seconds.
-        not_before: i64,
-    },
-    /// Extended key usage does not allow the wanted use.
-    IncompatibleUsage,
-    /// An intermediate that is not a CA.
-    NotAuthorizedToSign,
-    /// A path-length constraint is exceeded.
-    TooManyIntermediates,
-    /// A critical extension kvd does not handle.
-    UnhandledCriticalExtension(String),
-    /// Outside the names a CA's name constraints permit (webpki enforces them).
-    NameConstraints,
-    /// The server certificate does not name the host dialed (Go's `x509.HostnameError`).
-    Host(String),
-    /// Another refusal of webpki's, in its words.
-    Refused(String),
-    /// Listed in a CRL issued by its issuer.
-    Revoked {
-        /// The serial number, colon-separated hex.
-        serial: String,
-        /// The CRL issuer.
-        issuer: String,
-    },
-}
-
-impl Failure {
-    /// How telling an error is, to pick one when several candidate chains fail.
-    pub(super) fn rank(&self) -> u8 {
-        match self {
-            Failure::UnknownAuthority { hint: None } => 0,
-            Failure::UnknownAuthority { hint: Some(_) } => 1,
-            Failure::IncompatibleUsage => 2,
-            Failure::Malformed(_) => 3,
-            Failure::Expired { .. }
-            | Failure::NotYetValid { .. }
-            | Failure::NotAuthorizedToSign
-            | Failure::TooManyIntermediates
-            | Failure::UnhandledCriticalExtension(_)
-            | Failure::NameConstraints
-            | Failure::Refused(_) => 4,
-            Failure::Revoked { .. } | Failure::Host(_) => 5,
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Malformed(e) => write!(f, "x509: {e}"),
-            Failure::UnknownAuthority { hint: None } => {
-                f.write_str("x509: certificate signed by unknown authority")
-            }
-            Failure::UnknownAuthority {
-                hint: Some((problem, name)),
-            } => write!(
-                f,
-                "x509: certificate signed by unknown authority (possibly because of {problem:?} \
-                 while trying to verify candidate authority certificate {name:?})"
-            ),
-            Failure::Expired { now, not_after } => write!(
-                f,
-                "x509: certificate has expired or is not yet valid: current time {} is after {}",
-                cert::go_time(*now),
-                cert::go_time(*not_after)
-            ),
-            Failure::NotYetValid { now, not_before } => write!(
-                f,
-                "x509: certificate has expired or is not yet valid: current time {} is before {}",
-                cert::go_time(*now),
-                cert::go_time(*not_before)
-            ),
-            Failure::IncompatibleUsage => {
-                f.write_str("x509: certificate specifies an incompatible key usage")
-            }
-            Failure::NotAuthorizedToSign => {
-                f.write_str("x509: certificate is not authorized to sign other certificates")
-            }
-            Failure::TooManyIntermediates => {
-                f.write_str("x509: too many intermediates for path length constraint")
-            }
-            Failure::UnhandledCriticalExtension(what) => {
-                write!(f, "x509: unhandled critical extension ({what})")
-            }
-            Failure::NameConstraints => f.write_str(
-                "x509: a root or intermediate certificate is not authorized to sign for this name",
-            ),
-            Failure::Host(text) => f.write_str(text),
-            Failure::Refused(what) => write!(f, "x509: {what}"),
-            Failure::Revoked { serial, issuer } => write!(
-                f,
-                "x509: certificate revoked by CRL (serial {serial}, CRL issuer {issuer:?})"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for Failure {}
-
-/// A trusted CA certificate.
-#[derive(Debug)]
-pub(super) struct Anchor {
-    pub(super) der: CertificateDer<'static>,
-    pub(super) subject_raw: Vec<u8>,
-}
+use super::failure::check_time;
+pub(crate) use super::failure::Failure;
+use super::v1::{self, Anchor};
 
 /// A certificate revocation list.
 #[derive(Debug)]
@@ -169,7 +43,7 @@ struct Crl {
 /// certificates) must chain to.
 #[derive(Debug, Default)]
 pub(crate) struct TrustStore {
-    pub(super) anchors: Vec<Anchor>,
+    anchors: Vec<Anchor>,
     crls: Vec<Crl>,
     hints: Vec<DistinguishedName>,
     /// The anchors webpki can use (a CA certificate webpki cannot read is only used by
@@ -287,7 +161,7 @@ impl TrustStore {
                 .iter()
                 .any(|d| cert::parse(d).is_ok_and(|c| !cert::is_v3(&c)));
         if v1_in_chain {
-            return v1::verify(self, end_entity, intermediates, now, usage);
+            return self.verify_v1(end_entity, intermediates, now, usage);
         }
         match self.verify_v3(end_entity, intermediates, now, usage) {
             Ok(()) => Ok(()),
@@ -295,7 +169,7 @@ impl TrustStore {
             // Go accepts a CA certificate as the end entity (a self-signed server
             // certificate made with `openssl req -x509` is one); webpki does not.
             Err(Refusal::Webpki(webpki::Error::CaUsedAsEndEntity)) => {
-                v1::verify(self, end_entity, intermediates, now, usage)
+                self.verify_v1(end_entity, intermediates, now, usage)
             }
             Err(Refusal::Webpki(e)) => Err(self.explain(&e, end_entity, intermediates, now, usage)),
         }
@@ -318,6 +192,25 @@ impl TrustStore {
         } else {
             Err(Failure::Host(cert::host_mismatch_text(&sans, host)))
         }
+    }
+
+    /// kvd's own verification ([`super::v1`]) against this store.
+    fn verify_v1(
+        &self,
+        end_entity: &[u8],
+        intermediates: &[CertificateDer<'_>],
+        now: i64,
+        usage: Usage,
+    ) -> Result<(), Failure> {
+        let check_path = |chain: &[&X509Certificate<'_>], usage| self.check_path(chain, usage);
+        v1::verify(
+            &self.anchors,
+            end_entity,
+            intermediates,
+            now,
+            usage,
+            &check_path,
+        )
     }
 
     /// webpki's verification of a v3 chain, then the checks it leaves out.
@@ -385,7 +278,7 @@ impl TrustStore {
         if matches!(e, E::NameConstraintViolation | E::MalformedNameConstraint) {
             return Failure::NameConstraints;
         }
-        if let Err(f) = v1::verify(self, end_entity, intermediates, now, usage) {
+        if let Err(f) = self.verify_v1(end_entity, intermediates, now, usage) {
             return f;
         }
         match e {
@@ -462,18 +355,6 @@ enum Refusal {
 /// Unix seconds of a webpki time.
 fn unix(t: UnixTime) -> i64 {
     i64::try_from(t.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// Refuses a certificate outside its validity period at Unix time `now`.
-pub(super) fn check_time(c: &X509Certificate<'_>, now: i64) -> Result<(), Failure> {
-    let (not_before, not_after) = cert::validity(c);
-    if now < not_before {
-        return Err(Failure::NotYetValid { now, not_before });
-    }
-    if now > not_after {
-        return Err(Failure::Expired { now, not_after });
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -674,7 +555,9 @@ mod tests {
         // kvd's own path refuses name-constrained CAs; webpki checks the constraint.
         let inside = issue("a.example.com");
         assert_eq!(store.verify(&inside, &[], now(), Usage::ServerAuth), Ok(()));
-        assert!(v1::verify(&store, &inside, &[], now(), Usage::ServerAuth).is_err());
+        assert!(store
+            .verify_v1(&inside, &[], now(), Usage::ServerAuth)
+            .is_err());
         let outside = issue("a.example.org");
         assert_eq!(
             store.verify(&outside, &[], now(), Usage::ServerAuth),

@@ -7,6 +7,7 @@
 //!   Go's host-name rules;
 //! - `chain.rs`: [`TrustStore`] (CA bundle and CRLs) and chain verification: webpki for v3
 //!   chains, then Go's and etcd's extra checks (EKU along the chain, root validity, CRLs);
+//! - `failure.rs`: [`Failure`], a refusal in Go's words;
 //! - `v1.rs`: kvd's own verification for chains webpki refuses to read (X.509 v1
 //!   certificates, a CA certificate as the end entity), with the same checks;
 //! - `sig.rs`: handshake signatures, also for v1 certificates;
@@ -17,6 +18,7 @@
 
 pub(crate) mod cert;
 pub(crate) mod chain;
+mod failure;
 pub(crate) mod pem;
 pub(crate) mod sig;
 mod v1;

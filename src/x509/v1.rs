@@ -20,19 +20,32 @@ use rustls_pki_types::CertificateDer;
 use x509_parser::certificate::X509Certificate;
 
 use super::cert::{self, Usage};
-use super::chain::{check_time, Failure, TrustStore};
+use super::failure::{check_time, Failure};
 
 /// Longest chain (leaf, intermediates, root) kvd tries to build.
 const MAX_CHAIN: usize = 8;
 
+/// A trusted CA certificate.
+#[derive(Debug)]
+pub(super) struct Anchor {
+    pub(super) der: CertificateDer<'static>,
+    pub(super) subject_raw: Vec<u8>,
+}
+
+/// The checks on a whole chain (leaf first, root last) that both paths share: extended key
+/// usage along it and CRLs ([`super::TrustStore::check_path`]).
+pub(super) type CheckPath<'a> = dyn Fn(&[&X509Certificate<'_>], Usage) -> Result<(), Failure> + 'a;
+
 /// Verifies that `end_entity` (with the `intermediates` the peer sent) chains to one of
-/// `store`'s CAs at Unix time `now` and may be used for `usage`.
+/// `anchors` at Unix time `now` and may be used for `usage`, finishing each candidate chain
+/// with `check_path`.
 pub(super) fn verify(
-    store: &TrustStore,
+    anchors: &[Anchor],
     end_entity: &[u8],
     intermediates: &[CertificateDer<'_>],
     now: i64,
     usage: Usage,
+    check_path: &CheckPath<'_>,
 ) -> Result<(), Failure> {
     let leaf = cert::parse(end_entity).map_err(Failure::Malformed)?;
     check_time(&leaf, now)?;
@@ -42,18 +55,15 @@ pub(super) fn verify(
         .filter_map(|d| cert::parse(d).ok())
         .collect();
     let mut search = Search {
-        store,
+        anchors,
+        check_path,
         inters: &inters,
         now,
         usage,
         best: None,
     };
     // A certificate that is itself in the bundle is trusted as it is (as in Go).
-    if let Some(i) = store
-        .anchors
-        .iter()
-        .position(|a| a.der.as_ref() == end_entity)
-    {
+    if let Some(i) = anchors.iter().position(|a| a.der.as_ref() == end_entity) {
         if search.complete(&leaf, &[Node::Anchor(i)]) {
             return Ok(());
         }
@@ -72,13 +82,14 @@ pub(super) fn verify(
 enum Node {
     /// `intermediates[i]`.
     Inter(usize),
-    /// The store's anchor `i`.
+    /// `anchors[i]`.
     Anchor(usize),
 }
 
 /// One chain search (depth-first over candidate issuers).
 struct Search<'s, 'c> {
-    store: &'s TrustStore,
+    anchors: &'s [Anchor],
+    check_path: &'s CheckPath<'s>,
     inters: &'s [X509Certificate<'c>],
     now: i64,
     usage: Usage,
@@ -101,7 +112,7 @@ impl Search<'_, '_> {
         if chain.len() + 1 >= MAX_CHAIN {
             return false;
         }
-        let store = self.store;
+        let anchors = self.anchors;
         let inters = self.inters;
         let child = match chain.last() {
             None => leaf,
@@ -110,7 +121,7 @@ impl Search<'_, '_> {
         };
         let issuer_raw = child.issuer().as_raw();
         // Trusted CAs first: the shortest chains.
-        for (i, anchor) in store.anchors.iter().enumerate() {
+        for (i, anchor) in anchors.iter().enumerate() {
             if anchor.subject_raw != issuer_raw {
                 continue;
             }
@@ -172,21 +183,20 @@ impl Search<'_, '_> {
         Ok(())
     }
 
-    /// A full chain: checks key usage along it and revocation ([`TrustStore::check_path`]);
+    /// A full chain: checks key usage along it and revocation (`check_path`);
     /// records why it fails.
     fn complete(&mut self, leaf: &X509Certificate<'_>, chain: &[Node]) -> bool {
-        let store = self.store;
         let parsed: Vec<X509Certificate<'_>> = chain
             .iter()
             .filter_map(|n| match n {
                 Node::Inter(j) => Some(self.inters[*j].clone()),
-                Node::Anchor(i) => cert::parse(&store.anchors[*i].der).ok(),
+                Node::Anchor(i) => cert::parse(&self.anchors[*i].der).ok(),
             })
             .collect();
         let mut all: Vec<&X509Certificate<'_>> = vec![leaf];
         all.extend(parsed.iter());
         // A leaf that is itself the anchor is listed twice; that is harmless.
-        match store.check_path(&all, self.usage) {
+        match (self.check_path)(&all, self.usage) {
             Ok(()) => true,
             Err(f) => {
                 self.record(f);
