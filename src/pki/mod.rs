@@ -5,8 +5,9 @@
 //! TLS cluster set-up (certificates plus one etcd-style `--config-file` YAML per member),
 //! explaining certificates (`inspect`) and diagnosing TLS failures (`check`).
 //!
-//! It depends only on the crypto and parsing crates (rcgen, x509-parser, rustls) and never on
-//! the server's own modules: the server may use [`certinfo`] later, not the other way round.
+//! It depends on the crypto and parsing crates (rcgen, x509-parser, rustls) and on
+//! [`crate::x509`], the certificate module the TLS layer uses too, so that `check` judges a
+//! chain exactly as kvd's listeners and dials do; never on the server's own modules.
 //!
 //! Module map:
 //! - [`cli`]: the clap parser and the dispatch to each command; `init`, `server`, `peer`,
@@ -25,7 +26,8 @@
 //! - [`inspect`]: the `inspect` command.
 //! - [`check`]: the `check` command's file checks.
 //! - [`finding`]: one line of the `check` report.
-//! - [`probe`]: the `check` command's live TLS handshake and failure classification.
+//! - [`probe`]: the `check` command's live TLS handshake (the server's certificate judged by
+//!   [`crate::x509`]) and failure classification.
 
 pub mod args;
 pub mod ca;

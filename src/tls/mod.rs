@@ -37,8 +37,8 @@
 //! - `acceptor.rs`: [`ServerTls`]: accept, reload, hand out configurations;
 //! - `reload.rs`: watching the files of anything [`reload::Reloadable`] (the acceptor).
 //!
-//! This module reads [`crate::config`] types only; it must not import the server, API or
-//! storage layers.
+//! This module reads [`crate::config`] types and judges certificates with [`crate::x509`];
+//! it must not import the server, API or storage layers.
 
 mod acceptor;
 mod auto;

@@ -358,7 +358,7 @@ fn auth_changes_on_one_member_are_enforced_on_all() {
 }
 
 /// Tokens interoperate with etcd's (`auth/jwt.go`, jwt-go): for an RSA key (PKCS#8, as
-/// `openssl genrsa` writes it), an EC key (SEC1, as `openssl ecparam -genkey -noout` writes it;
+/// `openssl genrsa` writes it; RS256 and PS384), a P-384 key (PKCS#8, ES384), an EC key (SEC1, as `openssl ecparam -genkey -noout` writes it;
 /// etcd refuses the file when an `EC PARAMETERS` block comes first) and an HMAC secret, real etcd started with the same `--auth-token`
 /// accepts a token kvd signs (claims `username`, `revision`, `exp`), checks its revision, and
 /// refuses one signed with another key; kvd verifies the token etcd issued and reads the same
@@ -384,6 +384,7 @@ fn jwt_tokens_interoperate_with_etcd() {
         path("other-ec.pem"),
         path("secret"),
     );
+    let (p384, p384_pub) = (path("p384.pem"), path("p384.pub"));
     if !openssl(&["genrsa", "-out", &rsa, "2048"])
         || !openssl(&["rsa", "-in", &rsa, "-pubout", "-out", &rsa_pub])
         || !openssl(&[
@@ -401,9 +402,20 @@ fn jwt_tokens_interoperate_with_etcd() {
             "-name",
             "prime256v1",
             "-genkey",
+            "-noout",
             "-out",
             &other_ec,
         ])
+        || !openssl(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-384",
+            "-out",
+            &p384,
+        ])
+        || !openssl(&["pkey", "-in", &p384, "-pubout", "-out", &p384_pub])
     {
         eprintln!("skipped: openssl cannot generate the key pairs");
         return;
@@ -413,7 +425,9 @@ fn jwt_tokens_interoperate_with_etcd() {
     std::fs::write(&other_secret, "another secret").expect("write secret");
     for (method, priv_key, pub_key, foreign) in [
         ("RS256", &rsa, rsa_pub.as_str(), None),
+        ("PS384", &rsa, rsa_pub.as_str(), None),
         ("ES256", &ec, ec_pub.as_str(), Some(&other_ec)),
+        ("ES384", &p384, p384_pub.as_str(), None),
         ("HS256", &secret, "", Some(&other_secret)),
     ] {
         let mut spec = format!("jwt,priv-key={priv_key},sign-method={method},ttl=10m");
