@@ -1,7 +1,7 @@
 //! `kvd pki check`: do the CA, certificate and key given (etcdctl's `--cacert --cert --key`)
 //! belong together? The key must match the certificate, the certificate must chain to the CA
 //! and be valid now, fit its role (clientAuth for a client, ...) and cover `--hosts`. Whether
-//! it chains is judged by [`crate::x509`], as kvd's listeners judge a client certificate. With
+//! it chains is judged by `x509`, as kvd's listeners judge a client certificate. With
 //! `--endpoints`, each endpoint gets a real TLS handshake ([`super::probe`]).
 //!
 //! Prints one line per finding (`ok`, `WARN`, `FAIL`) and exits 1 when anything failed.
@@ -81,7 +81,7 @@ pub fn chain_to_roots(
 }
 
 /// How a kvd or etcd member trusting `roots` judges `chain` (leaf first) for `role`: the
-/// same verification ([`crate::x509`]) kvd's listeners and dials use. A peer certificate
+/// same verification (`x509`) kvd's listeners and dials use. A peer certificate
 /// must pass as a server and as a client certificate.
 fn server_verdict(
     roots: &[CertInfo],

@@ -6,7 +6,7 @@
 //! explaining certificates (`inspect`) and diagnosing TLS failures (`check`).
 //!
 //! It depends on the crypto and parsing crates (rcgen, x509-parser, rustls) and on
-//! [`crate::x509`], the certificate module the TLS layer uses too, so that `check` judges a
+//! `x509`, the certificate module the TLS layer uses too, so that `check` judges a
 //! chain exactly as kvd's listeners and dials do; never on the server's own modules.
 //!
 //! Module map:
@@ -27,7 +27,7 @@
 //! - [`check`]: the `check` command's file checks.
 //! - [`finding`]: one line of the `check` report.
 //! - [`probe`]: the `check` command's live TLS handshake (the server's certificate judged by
-//!   [`crate::x509`]) and failure classification.
+//!   `x509`) and failure classification.
 
 pub mod args;
 pub mod ca;

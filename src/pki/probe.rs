@@ -1,7 +1,7 @@
 //! The live part of `kvd pki check --endpoints`: a real TLS handshake (rustls, ALPN h2 and
 //! http/1.1) with the given CA, certificate and key, then one exchange of application data,
 //! and the exact reason when anything fails. The server's certificate is judged by
-//! [`crate::x509`], as kvd's own dials judge it (X.509 v1 certificates included):
+//! `x509`, as kvd's own dials judge it (X.509 v1 certificates included):
 //! - the server certificate is not valid for the host (names the host, lists the SANs),
 //!   issued by an unknown CA, expired, or lacks serverAuth;
 //! - the server refused our client certificate, or wanted one and none was given;

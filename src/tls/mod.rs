@@ -3,7 +3,7 @@
 //!
 //! Owns everything between a configured [`TransportSecurity`] and a running rustls
 //! connection: reading PEM files, auto TLS, the rustls server and client configurations,
-//! verifying client certificates (with [`crate::x509`], which `kvd pki` shares: webpki for
+//! verifying client certificates (with `x509`, which `kvd pki` shares: webpki for
 //! v3 chains, kvd's own path for the X.509 v1 certificates `openssl x509 -req` makes), the
 //! peer port's extra checks, reloading changed files and logging every refused handshake in
 //! etcd's words.
@@ -35,9 +35,9 @@
 //! - `peer.rs`: the peer port's check of the certificate against the remote address;
 //! - `reject.rs`: [`Rejected`]: why a handshake was refused, in etcd's words;
 //! - `acceptor.rs`: [`ServerTls`]: accept, reload, hand out configurations;
-//! - `reload.rs`: watching the files of anything [`reload::Reloadable`] (the acceptor).
+//! - `reload.rs`: watching the files of anything `Reloadable` (the acceptor).
 //!
-//! This module reads [`crate::config`] types and judges certificates with [`crate::x509`];
+//! This module reads [`crate::config`] types and judges certificates with `x509`;
 //! it must not import the server, API or storage layers.
 
 mod acceptor;
