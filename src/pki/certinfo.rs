@@ -575,7 +575,7 @@ impl CertInfo {
             if self_issued {
                 add(WarningKind::Other, "X.509 v1 certificate (no extensions, so no CA:TRUE): etcd (Go) and openssl still accept it as a trusted root, but a v3 CA made with `kvd pki init` is unambiguous".to_string());
             } else {
-                add(WarningKind::Other, "X.509 v1 certificate (no extensions: no SANs, no key usages): etcd (Go) accepts it only as a client certificate; rustls-based programs refuse v1 end-entity certificates".to_string());
+                add(WarningKind::Other, "X.509 v1 certificate (no extensions: no SANs, no key usages): etcd (Go) and kvd accept it only as a client certificate; programs verifying with webpki (most rustls clients and servers) refuse v1 end-entity certificates".to_string());
             }
         } else if self_issued && !self.is_ca() {
             add(WarningKind::Other, "self-signed but CA:TRUE missing (no basicConstraints CA flag): it cannot sign other certificates, and clients must trust this exact certificate".to_string());
