@@ -275,13 +275,13 @@ struct Collector<'t> {
     tree: &'t Tree,
     at: Vec<String>,
     /// (absolute path, as written) of every reference.
-    found: Vec<(Vec<String>, Vec<String>, Vec<String>)>,
+    found: Vec<(Vec<String>, Vec<String>)>,
 }
 
 impl Collector<'_> {
     fn note(&mut self, written: Vec<String>) {
         if let Some(abs) = self.tree.absolute(&self.at, &written) {
-            self.found.push((self.at.clone(), abs, written));
+            self.found.push((abs, written));
         }
     }
 
@@ -303,16 +303,18 @@ impl Collector<'_> {
             }
             let mut path = vec![trees[i].to_string()];
             let mut j = i + 1;
-            while j + 2 < trees.len() + 1 {
-                let colons = matches!((&trees.get(j), &trees.get(j + 1)),
-                    (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b))) if a.as_char() == ':' && b.as_char() == ':');
-                match (colons, trees.get(j + 2)) {
-                    (true, Some(TokenTree::Ident(id))) => {
-                        path.push(id.to_string());
-                        j += 3;
-                    }
-                    _ => break,
+            // `:: ident`, as many times as it repeats.
+            while let (
+                Some(TokenTree::Punct(a)),
+                Some(TokenTree::Punct(b)),
+                Some(TokenTree::Ident(id)),
+            ) = (trees.get(j), trees.get(j + 1), trees.get(j + 2))
+            {
+                if a.as_char() != ':' || b.as_char() != ':' {
+                    break;
                 }
+                path.push(id.to_string());
+                j += 3;
             }
             if path.len() > 1 {
                 self.note(path);
@@ -409,7 +411,7 @@ fn graph() -> Graph {
             c.visit_item(item);
         }
         let edges = graph.entry(file.clone()).or_default();
-        for (_, abs, written) in c.found {
+        for (abs, written) in c.found {
             let target = tree.resolve(&abs, 0);
             // A module's own parent (or any ancestor) is where its shared types live.
             if at.starts_with(&target) {
@@ -565,7 +567,7 @@ fn the_checker_sees_imports_of_every_kind() {
     let mac: syn::Macro =
         syn::parse_str("info!(a = %crate::x::y(1), b = ?super::z, \"{}\", c::d)").expect("macro");
     c.scan_tokens(mac.tokens);
-    let written: Vec<String> = c.found.iter().map(|(_, _, w)| w.join("::")).collect();
+    let written: Vec<String> = c.found.iter().map(|(_, w)| w.join("::")).collect();
     assert_eq!(written, ["crate::x::y", "super::z"]);
     // a file's own parent module is not an import
     assert!(!has("bbolt/read.rs", "bbolt/mod.rs"));

@@ -47,8 +47,10 @@ pub(crate) struct TrustStore {
     crls: Vec<Crl>,
     hints: Vec<DistinguishedName>,
     /// The anchors webpki can use (a CA certificate webpki cannot read is only used by
-    /// the v1 path), with the index of each in `anchors`.
-    webpki: Vec<(TrustAnchor<'static>, usize)>,
+    /// the v1 path) ...
+    webpki: Vec<TrustAnchor<'static>>,
+    /// ... and the index of each in `anchors`.
+    webpki_index: Vec<usize>,
 }
 
 impl TrustStore {
@@ -73,7 +75,8 @@ impl TrustStore {
                 .hints
                 .push(DistinguishedName::from(subject_raw.clone()));
             if let Ok(anchor) = webpki::anchor_from_trusted_cert(&der) {
-                store.webpki.push((anchor.to_owned(), store.anchors.len()));
+                store.webpki.push(anchor.to_owned());
+                store.webpki_index.push(store.anchors.len());
             }
             store.anchors.push(Anchor { der, subject_raw });
         }
@@ -163,7 +166,7 @@ impl TrustStore {
         if v1_in_chain {
             return self.verify_v1(end_entity, intermediates, now, usage);
         }
-        match self.verify_v3(end_entity, intermediates, now, usage) {
+        match self.verify_v3(&leaf, end_entity, intermediates, now, usage) {
             Ok(()) => Ok(()),
             Err(Refusal::Checked(f)) => Err(f),
             // Go accepts a CA certificate as the end entity (a self-signed server
@@ -213,9 +216,11 @@ impl TrustStore {
         )
     }
 
-    /// webpki's verification of a v3 chain, then the checks it leaves out.
+    /// webpki's verification of a v3 chain (`leaf` is `end_entity` parsed), then the checks
+    /// it leaves out.
     fn verify_v3(
         &self,
+        leaf: &X509Certificate<'_>,
         end_entity: &[u8],
         intermediates: &[CertificateDer<'_>],
         now: i64,
@@ -223,8 +228,6 @@ impl TrustStore {
     ) -> Result<(), Refusal> {
         let ee_der = CertificateDer::from(end_entity);
         let ee = webpki::EndEntityCert::try_from(&ee_der).map_err(Refusal::Webpki)?;
-        let anchors: Vec<TrustAnchor<'static>> =
-            self.webpki.iter().map(|(a, _)| a.clone()).collect();
         let time = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(now).unwrap_or(0)));
         let eku = match usage {
             Usage::ServerAuth => webpki::KeyUsage::server_auth(),
@@ -233,7 +236,7 @@ impl TrustStore {
         let path = ee
             .verify_for_usage(
                 webpki::ALL_VERIFICATION_ALGS,
-                &anchors,
+                &self.webpki,
                 intermediates,
                 time,
                 eku,
@@ -241,11 +244,12 @@ impl TrustStore {
                 None,
             )
             .map_err(Refusal::Webpki)?;
-        let anchor = anchors
+        let anchor = self
+            .webpki
             .iter()
             .position(|a| std::ptr::eq(a, path.anchor()))
-            .and_then(|i| self.webpki.get(i))
-            .and_then(|(_, index)| self.anchors.get(*index));
+            .and_then(|i| self.webpki_index.get(i))
+            .and_then(|index| self.anchors.get(*index));
         let inter_ders: Vec<CertificateDer<'_>> =
             path.intermediate_certificates().map(|c| c.der()).collect();
         let mut chain: Vec<X509Certificate<'_>> = Vec::new();
@@ -258,8 +262,7 @@ impl TrustStore {
             check_time(&root, now).map_err(Refusal::Checked)?;
             chain.push(root);
         }
-        let leaf = cert::parse(end_entity).map_err(|e| Refusal::Checked(Failure::Malformed(e)))?;
-        let mut all = vec![&leaf];
+        let mut all = vec![leaf];
         all.extend(chain.iter());
         self.check_path(&all, usage).map_err(Refusal::Checked)
     }
