@@ -95,14 +95,9 @@ impl ServerCertVerifier for RecordingVerifier {
             .chain(intermediates)
             .map(|c| c.clone().into_owned())
             .collect();
-        let host = match server_name {
-            ServerName::DnsName(d) => d.as_ref().to_string(),
-            ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
-            _ => String::new(),
-        };
         let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
         self.trust
-            .verify_server(end_entity, intermediates, &host, now)
+            .verify_server(end_entity, intermediates, server_name, now)
             .map(|()| ServerCertVerified::assertion())
             .map_err(|f| {
                 rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(f))))

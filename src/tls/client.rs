@@ -61,13 +61,8 @@ impl ServerCertVerifier for ServerVerifier {
             ));
         }
         let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        let host = match server_name {
-            ServerName::DnsName(d) => d.as_ref().to_string(),
-            ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
-            _ => String::new(),
-        };
         trust
-            .verify_server(end_entity, intermediates, &host, now)
+            .verify_server(end_entity, intermediates, server_name, now)
             .map_err(|f| reject(failure_kind(&f), f.to_string(), subject.clone()))?;
         Ok(ServerCertVerified::assertion())
     }

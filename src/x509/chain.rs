@@ -20,7 +20,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use rustls::DistinguishedName;
-use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
@@ -178,16 +178,22 @@ impl TrustStore {
         }
     }
 
-    /// [`TrustStore::verify`] for a server certificate dialed as `host` (a DNS name or an
-    /// IP address): serverAuth, then Go's host-name rules on its SANs.
+    /// [`TrustStore::verify`] for a server certificate dialed as `server_name` (a DNS name
+    /// or an IP address): serverAuth, then Go's host-name rules on its SANs.
     pub(crate) fn verify_server(
         &self,
         end_entity: &[u8],
         intermediates: &[CertificateDer<'_>],
-        host: &str,
+        server_name: &ServerName<'_>,
         now: i64,
     ) -> Result<(), Failure> {
         self.verify(end_entity, intermediates, now, Usage::ServerAuth)?;
+        let host = match server_name {
+            ServerName::DnsName(d) => d.as_ref().to_string(),
+            ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+            _ => String::new(),
+        };
+        let host = host.as_str();
         let leaf = cert::parse(end_entity).map_err(Failure::Malformed)?;
         let sans = cert::sans(&leaf);
         if cert::host_matches(&sans, host) {
@@ -617,9 +623,13 @@ mod tests {
             .unwrap()
             .der()
             .clone();
-        assert_eq!(store.verify_server(&c, &[], "127.0.0.1", now()), Ok(()));
+        let name = |s: &'static str| ServerName::try_from(s).unwrap();
         assert_eq!(
-            store.verify_server(&c, &[], "127.0.0.2", now()),
+            store.verify_server(&c, &[], &name("127.0.0.1"), now()),
+            Ok(())
+        );
+        assert_eq!(
+            store.verify_server(&c, &[], &name("127.0.0.2"), now()),
             Err(Failure::Host(
                 "x509: certificate is valid for 127.0.0.1, not 127.0.0.2".to_string()
             ))
