@@ -626,7 +626,8 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
 
     tracker.spawn(state.hub.clone().run_sync(shutdown.clone()));
     tracker.spawn(api::leader_monitor::run(
-        core.clone(),
+        core.raft.clone(),
+        core.leader_loss.clone(),
         opts.election_timeout,
         shutdown.clone(),
     ));
