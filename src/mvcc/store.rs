@@ -51,7 +51,7 @@ pub struct LeaseAttach {
 /// The MVCC state of one member.
 pub struct MvccStore {
     engine: Engine,
-    index: BTreeMap<Vec<u8>, KeyIndex>,
+    index: BTreeMap<Box<[u8]>, KeyIndex>,
     current_rev: i64,
     compact_rev: i64,
     size_bytes: u64,
@@ -75,16 +75,28 @@ fn decode_i64(bytes: Option<Vec<u8>>) -> i64 {
 
 /// The bounds of a key range as etcd understands `key`/`range_end`: empty end = the key alone,
 /// `"\0"` = every key from `key` on, otherwise `[key, range_end)`.
-pub(crate) fn key_bounds(key: &[u8], range_end: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+pub(crate) fn key_bounds<'a>(
+    key: &'a [u8],
+    range_end: &'a [u8],
+) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
     if range_end.is_empty() {
-        (Bound::Included(key.to_vec()), Bound::Included(key.to_vec()))
+        (Bound::Included(key), Bound::Included(key))
     } else if range_end == [0] {
-        (Bound::Included(key.to_vec()), Bound::Unbounded)
+        (Bound::Included(key), Bound::Unbounded)
     } else {
-        (
-            Bound::Included(key.to_vec()),
-            Bound::Excluded(range_end.to_vec()),
-        )
+        (Bound::Included(key), Bound::Excluded(range_end))
+    }
+}
+
+/// Records a change of `key` in `index` (allocating the key only when it is new).
+fn index_push(index: &mut BTreeMap<Box<[u8]>, KeyIndex>, key: &[u8], rev: Revision, tomb: bool) {
+    match index.get_mut(key) {
+        Some(ki) => ki.push(rev, tomb),
+        None => {
+            let mut ki = KeyIndex::default();
+            ki.push(rev, tomb);
+            index.insert(key.into(), ki);
+        }
     }
 }
 
@@ -104,14 +116,14 @@ impl MvccStore {
             .state_get(META_COMPACT_REV)?
             .and_then(|b| b.as_slice().try_into().ok().map(i64::from_be_bytes))
             .unwrap_or(-1);
-        let mut index: BTreeMap<Vec<u8>, KeyIndex> = BTreeMap::new();
+        let mut index: BTreeMap<Box<[u8]>, KeyIndex> = BTreeMap::new();
         let mut size_bytes = 0u64;
         for (k, v) in engine.state_scan_prefix(&[KV_PREFIX])? {
             size_bytes += (k.len() + v.len()) as u64;
             let (rev, tombstone) =
                 Revision::decode(&k[1..]).ok_or_else(|| corrupt("revision key", &k))?;
             let kv = KeyValue::decode(v.as_slice()).map_err(|e| corrupt("key-value", e))?;
-            index.entry(kv.key).or_default().push(rev, tombstone);
+            index_push(&mut index, &kv.key, rev, tombstone);
         }
         Ok(Self {
             engine,
@@ -189,7 +201,7 @@ impl MvccStore {
         if range_is_empty(key, range_end) {
             return Ok((kvs, 0));
         }
-        for (_, ki) in self.index.range(key_bounds(key, range_end)) {
+        for (_, ki) in self.index.range::<[u8], _>(key_bounds(key, range_end)) {
             let Some(rev) = ki.live_at(at) else { continue };
             count += 1;
             if count_only || (limit > 0 && kvs.len() >= limit) {
@@ -226,7 +238,7 @@ impl MvccStore {
             let kv = KeyValue::decode(v.as_slice()).map_err(|e| corrupt("key-value", e))?;
             let prev_kv = match self
                 .index
-                .get(&kv.key)
+                .get(kv.key.as_slice())
                 .and_then(|ki| ki.live_at(rev.main - 1))
             {
                 Some(prev) => Some(Arc::new(self.value_at(prev, &HashMap::new())?)),
@@ -453,11 +465,7 @@ impl WriteTxn<'_> {
         let (k, v) = (kv_key(rev, false), kv.encode_to_vec());
         self.store.size_bytes += (k.len() + v.len()) as u64;
         self.batch.put(k, v);
-        self.store
-            .index
-            .entry(key.to_vec())
-            .or_default()
-            .push(rev, false);
+        index_push(&mut self.store.index, key, rev, false);
         let old_lease = prev.as_ref().map_or(0, |p| p.lease);
         if old_lease != lease {
             self.lease_changes.push(LeaseAttach {
@@ -494,11 +502,7 @@ impl WriteTxn<'_> {
             let (k, v) = (kv_key(rev, true), tomb.encode_to_vec());
             self.store.size_bytes += (k.len() + v.len()) as u64;
             self.batch.put(k, v);
-            self.store
-                .index
-                .entry(prev.key.clone())
-                .or_default()
-                .push(rev, true);
+            index_push(&mut self.store.index, &prev.key, rev, true);
             if prev.lease != 0 {
                 self.lease_changes.push(LeaseAttach {
                     key: prev.key.clone(),
