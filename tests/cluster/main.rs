@@ -13,15 +13,14 @@
 //! `KVD_BIN=/usr/bin/etcd` runs the same scenarios against real etcd 3.4 (which checks the
 //! scenarios themselves; only kvd's own error-text assertion in `partition` differs).
 
-mod checker;
-mod client;
-mod harness;
+#[path = "../support/cluster/mod.rs"]
+mod cluster_support;
 mod load;
-mod proxy;
-mod security;
 #[path = "../support/mod.rs"]
 mod support;
 mod watcher;
+
+use cluster_support::{checker, client, harness, security};
 
 mod five_members;
 mod force_new_cluster;
