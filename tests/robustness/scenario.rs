@@ -180,6 +180,7 @@ impl Scenario {
             positions: positions.clone(),
             removed: HashSet::new(),
             paused: HashSet::new(),
+            broken: HashSet::new(),
             faults: Vec::new(),
             problems: Vec::new(),
             records: Vec::new(),
@@ -194,6 +195,7 @@ impl Scenario {
             mut problems,
             records: nemesis_records,
             removed,
+            broken,
             ..
         } = ctx;
         let traffic_secs = clock.secs();
@@ -201,7 +203,7 @@ impl Scenario {
         records.extend(nemesis_records);
 
         let members: Vec<usize> = (0..cluster.nodes.len())
-            .filter(|i| !removed.contains(i))
+            .filter(|i| !removed.contains(i) && !broken.contains(i))
             .collect();
         let live: Vec<Target> = members
             .iter()

@@ -62,23 +62,8 @@ async fn arm(ctx: &mut Ctx<'_>, i: usize, failpoints: &str) {
     ctx.cluster.nodes[i].launch_armed(failpoints);
 }
 
-/// Waits until member `i` serves a linearizable read; false if it exits first or after
-/// `timeout`.
 async fn wait_up(ctx: &mut Ctx<'_>, i: usize, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    let ch = ctx.cluster.nodes[i].channel();
-    loop {
-        if !ctx.cluster.nodes[i].is_running() || ctx.cluster.nodes[i].exited().is_some() {
-            return false;
-        }
-        if client::get(&ch, "health", false).await.is_ok() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    ctx.up(i, timeout).await
 }
 
 /// Waits until member `i` exits; false after `timeout`.

@@ -76,6 +76,8 @@ pub struct Ctx<'a> {
     pub removed: HashSet<usize>,
     /// Members currently frozen by SIGSTOP.
     pub paused: HashSet<usize>,
+    /// Members that could not be started again (left out of the final checks).
+    pub broken: HashSet<usize>,
     /// Every fault injected, for the report.
     pub faults: Vec<String>,
     /// Problems found by the nemesis itself (a member that exited by itself, a crash point
@@ -92,11 +94,30 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Indices of the members that belong to the cluster.
+    /// Indices of the members that belong to the cluster (and are not broken).
     pub fn members(&self) -> Vec<usize> {
         (0..self.cluster.nodes.len())
-            .filter(|i| !self.removed.contains(i))
+            .filter(|i| !self.removed.contains(i) && !self.broken.contains(i))
             .collect()
+    }
+
+    /// Waits until member `i` serves a linearizable read; false if it exits first or after
+    /// `timeout`.
+    pub async fn up(&mut self, i: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let ch = self.cluster.nodes[i].channel();
+        loop {
+            if !self.cluster.nodes[i].is_running() || self.cluster.nodes[i].exited().is_some() {
+                return false;
+            }
+            if client::get(&ch, "health", false).await.is_ok() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The current leader's index (the members agree on it); panics after [`RECOVERY`].
@@ -170,7 +191,8 @@ impl Ctx<'_> {
     }
 
     /// Leaves the cluster whole: links healed, frozen members resumed, members that are down
-    /// started again, every member ready, and a leader.
+    /// started again, every member ready, and a leader. A member that cannot be started
+    /// again is a problem; it is left out of the final checks.
     pub async fn finish(&mut self) {
         if let Some(net) = &self.cluster.net {
             net.heal_all();
@@ -185,9 +207,16 @@ impl Ctx<'_> {
             }
         }
         for i in self.members() {
-            self.cluster.nodes[i]
-                .wait_ready(crate::harness::READY_TIMEOUT)
-                .await;
+            if !self.up(i, crate::harness::READY_TIMEOUT).await {
+                let tail = self.cluster.nodes[i].log_tail(12);
+                self.problems.push(format!(
+                    "{} does not start again (not ready within {:?}); log tail:\n{tail}",
+                    self.name(i),
+                    crate::harness::READY_TIMEOUT
+                ));
+                self.cluster.nodes[i].kill9();
+                self.broken.insert(i);
+            }
         }
         let _ = self.leader().await;
     }

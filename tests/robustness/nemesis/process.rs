@@ -5,14 +5,15 @@ use std::time::Duration;
 
 use super::Ctx;
 
-/// SIGKILL the leader, then a follower, ...; each is restarted a second later.
+/// SIGKILL the leader twice, then a follower, ...; each is restarted a second later.
 pub async fn kill(ctx: &mut Ctx<'_>) {
     let mut round = 0;
-    while ctx.left() > Duration::from_secs(5) {
-        let d = ctx.ms(1500, 3000);
+    while ctx.left() > Duration::from_secs(4) {
+        let d = ctx.ms(1000, 2000);
         ctx.sleep(d).await;
         ctx.check_exits().await;
-        let (v, role) = ctx.victim(round).await;
+        // victim() takes the leader on even rounds
+        let (v, role) = ctx.victim(if round % 3 == 2 { 1 } else { 0 }).await;
         round += 1;
         ctx.cluster.nodes[v].kill9();
         ctx.fault(format!("SIGKILL {} ({role})", ctx.name(v)));
