@@ -15,16 +15,31 @@ pub mod reads;
 pub mod watch;
 pub mod writes;
 
-/// Problems of one check, with at most `MAX_SHOWN` of them spelled out.
-pub fn capped(check: &str, mut problems: Vec<String>) -> Vec<String> {
+/// Problems of one check, with at most `MAX_SHOWN` of each kind spelled out (a problem's
+/// kind is its first word when that word ends with a colon, as in `reliable: ...`).
+pub fn capped(check: &str, problems: Vec<String>) -> Vec<String> {
     const MAX_SHOWN: usize = 8;
-    let n = problems.len();
-    if n > MAX_SHOWN {
-        problems.truncate(MAX_SHOWN);
-        problems.push(format!("... and {} more {check} problems", n - MAX_SHOWN));
+    let kind = |p: &str| -> String {
+        match p.split_once(": ") {
+            Some((k, _)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_') => {
+                k.to_string()
+            }
+            _ => check.to_string(),
+        }
+    };
+    let mut shown: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
+    for p in problems {
+        let n = shown.entry(kind(&p)).or_default();
+        *n += 1;
+        if *n <= MAX_SHOWN {
+            out.push(format!("[{check}] {p}"));
+        }
     }
-    problems
-        .into_iter()
-        .map(|p| format!("[{check}] {p}"))
-        .collect()
+    for (k, n) in shown {
+        if n > MAX_SHOWN {
+            out.push(format!("[{check}] ... and {} more {k} problems", n - MAX_SHOWN));
+        }
+    }
+    out
 }
