@@ -85,7 +85,12 @@ impl SmallFs {
                 .and_then(|f| f.set_len(mb << 20))
                 .map_err(|e| e.to_string())?;
             run_cmd(Command::new("mkfs.ext4").args(["-q", "-m", "0"]).arg(&img))?;
-            run_cmd(Command::new("mount").args(["-o", "loop"]).arg(&img).arg(&mnt))
+            run_cmd(
+                Command::new("mount")
+                    .args(["-o", "loop"])
+                    .arg(&img)
+                    .arg(&mnt),
+            )
         })();
         let kind = match ext4 {
             Ok(()) => "ext4 (loop)",
@@ -377,18 +382,18 @@ async fn disk_full(bin: PathBuf, mb: u64) -> Option<Observed> {
         c.nodes[0].restart().await;
     }
     let disarmed = disarm(&ch).await;
-    let acked = log
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .acked
-        .clone();
+    let acked = log.lock().unwrap_or_else(|e| e.into_inner()).acked.clone();
     let mut lost = lost_writes(&ch, &acked).await;
     let deadline = Instant::now() + PHASE;
     let write_after = loop {
         match client::put(&ch, "disk/after", "recovered").await {
             Ok(r) => break Ok(r),
             Err(e) if Instant::now() >= deadline => {
-                break Err(format!("{:?}: {} (disarm: {disarmed:?})", e.code(), e.message()))
+                break Err(format!(
+                    "{:?}: {} (disarm: {disarmed:?})",
+                    e.code(),
+                    e.message()
+                ))
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
@@ -476,7 +481,10 @@ fn disk_full_raises_nospace_and_recovers_etcd() {
         // acknowledged is lost and that it serves writes once space is freed.
         assert!(o.lost.is_empty(), "etcd lost writes: {:?}", o.lost);
         assert!(o.write_after.is_ok(), "{:?}", o.write_after);
-        assert!(o.exited.is_some(), "etcd 3.4 exits when its backend cannot commit");
+        assert!(
+            o.exited.is_some(),
+            "etcd 3.4 exits when its backend cannot commit"
+        );
         assert!(
             o.log_lines
                 .iter()
@@ -493,7 +501,11 @@ fn disk_full_raises_nospace_and_recovers_etcd() {
 fn start_on(bin: &Path, data_dir: &Path, as_nobody: bool) -> (Option<i32>, String) {
     let m = Member::new("m1");
     let mut cmd = Command::new(bin);
-    cmd.args(m.flags(data_dir, &initial_cluster(std::slice::from_ref(&m)), "unreadable"));
+    cmd.args(m.flags(
+        data_dir,
+        &initial_cluster(std::slice::from_ref(&m)),
+        "unreadable",
+    ));
     if as_nobody {
         cmd.uid(65534).gid(65534);
     }
@@ -512,7 +524,11 @@ fn start_on(bin: &Path, data_dir: &Path, as_nobody: bool) -> (Option<i32>, Strin
 /// leaving a member's data behind.
 async fn initialise(bin: &Path, data_dir: &Path, parent: &Path) {
     let m = Member::new("m1");
-    let args = m.flags(data_dir, &initial_cluster(std::slice::from_ref(&m)), "unreadable");
+    let args = m.flags(
+        data_dir,
+        &initial_cluster(std::slice::from_ref(&m)),
+        "unreadable",
+    );
     let mut p = LoggedProcess::new("init", bin, args, parent, parent.join("init.log"));
     p.launch();
     let ch = Endpoint::from_shared(format!("http://{}", m.endpoint()))
@@ -565,14 +581,24 @@ async fn unreadable(bin: PathBuf) -> Option<Vec<(String, Option<i32>, String, Pa
     initialise(&bin, &d, parent.path()).await;
     set_mode(&d, 0o000);
     let (st, out) = start_on(&bin, &d, true);
-    seen.push(("data dir mode 000, member runs as nobody".to_string(), st, out, d.clone()));
+    seen.push((
+        "data dir mode 000, member runs as nobody".to_string(),
+        st,
+        out,
+        d.clone(),
+    ));
     set_mode(&d, 0o700);
 
     let d = parent.path().join("files-0600");
     initialise(&bin, &d, parent.path()).await;
     set_tree_mode(&d, 0o755, 0o600);
     let (st, out) = start_on(&bin, &d, true);
-    seen.push(("files mode 0600 (root), member runs as nobody".to_string(), st, out, d.clone()));
+    seen.push((
+        "files mode 0600 (root), member runs as nobody".to_string(),
+        st,
+        out,
+        d.clone(),
+    ));
 
     let d = parent.path().join("a-file");
     std::fs::write(&d, "not a directory").expect("write file");

@@ -21,7 +21,9 @@ pub fn capped(check: &str, problems: Vec<String>) -> Vec<String> {
     const MAX_SHOWN: usize = 8;
     let kind = |p: &str| -> String {
         match p.split_once(": ") {
-            Some((k, _)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_') => {
+            Some((k, _))
+                if !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_') =>
+            {
                 k.to_string()
             }
             _ => check.to_string(),
@@ -38,7 +40,10 @@ pub fn capped(check: &str, problems: Vec<String>) -> Vec<String> {
     }
     for (k, n) in shown {
         if n > MAX_SHOWN {
-            out.push(format!("[{check}] ... and {} more {k} problems", n - MAX_SHOWN));
+            out.push(format!(
+                "[{check}] ... and {} more {k} problems",
+                n - MAX_SHOWN
+            ));
         }
     }
     out
