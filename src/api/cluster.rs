@@ -111,6 +111,93 @@ impl ClusterService {
     }
 }
 
+impl ClusterService {
+    /// Promotes learner `id` if this member leads (etcd's checks: a learner, in sync with the
+    /// leader, enough started members).
+    ///
+    /// # Errors
+    /// [`ApiError::NotLeader`] on a follower, or the refusal etcd gives.
+    pub async fn promote_on_leader(&self, id: u64) -> Result<Vec<PbMember>, ApiError> {
+        match self.core.state.membership.read().members.get(&id) {
+            None => return Err(ApiError::MemberNotFound),
+            Some(m) if !m.is_learner => return Err(ApiError::MemberNotLearner),
+            Some(_) => {}
+        }
+        let progress = self.core.raft.progress().await?;
+        if progress.is_empty() {
+            return Err(ApiError::NotLeader);
+        }
+        let leader_match = progress.get(&self.core.member_id).map_or(0, |p| p.matched);
+        let learner_match = progress.get(&id).map_or(0, |p| p.matched);
+        if (learner_match as f64) < (leader_match as f64) * LEARNER_READY_PERCENT {
+            return Err(ApiError::LearnerNotReady);
+        }
+        let started = self
+            .core
+            .state
+            .membership
+            .read()
+            .members
+            .get(&id)
+            .is_some_and(|m| !m.name.is_empty());
+        self.check_reconfig(true, started, None).await?;
+        let ctx = ConfChangeContext {
+            proposal_id: self.core.next_id(),
+            ..Default::default()
+        };
+        let members = self.change(vec![MemberChange::AddVoter(id)], ctx).await?;
+        info!(member = format!("{id:x}"), "learner promoted");
+        Ok(members)
+    }
+
+    /// Sends a promotion to the leader over the peer listener and returns its answer; a
+    /// refusal comes back as the leader's own etcd status. Follows leader changes until the
+    /// request timeout, as etcd's forwarding loop does.
+    async fn forward_promote(&self, id: u64) -> Result<Vec<PbMember>, Status> {
+        let deadline = tokio::time::Instant::now() + self.core.request_timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let leader = self
+                .core
+                .raft
+                .wait_leader(remaining)
+                .await
+                .map_err(ApiError::from)?;
+            if leader == self.core.member_id {
+                return self.promote_on_leader(id).await.map_err(Status::from);
+            }
+            let forwarded = async {
+                let mut client = self.core.peers.client(leader).await?;
+                let req = crate::proto::kvdpb::MemberPromoteForward {
+                    header: Some(self.core.peers.header()),
+                    id,
+                };
+                Some(client.member_promote(req).await)
+            };
+            match tokio::time::timeout_at(deadline, forwarded).await {
+                Err(_) => return Err(ApiError::Timeout.into()),
+                Ok(Some(Ok(resp))) => return Ok(resp.into_inner().members),
+                Ok(Some(Err(status))) if status.message().starts_with("etcdserver: ") => {
+                    let (code, message) = ApiError::NotLeader.code_and_message();
+                    if status.code() != code || status.message() != message {
+                        return Err(status);
+                    }
+                    // The leader changed on the way: ask the new one.
+                }
+                Ok(Some(Err(status))) => {
+                    self.core.peers.forget(leader);
+                    tracing::debug!(error = %status, "forwarding a promotion to the leader failed");
+                }
+                Ok(None) => self.core.peers.forget(leader),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::Timeout.into());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
 fn valid_urls(urls: &[String]) -> bool {
     !urls.is_empty()
         && urls.iter().all(|u| {
@@ -254,35 +341,11 @@ impl Cluster for ClusterService {
     ) -> Result<Response<MemberPromoteResponse>, Status> {
         self.core.authorize(crate::auth::check::Need::Admin).await?;
         let id = request.into_inner().id;
-        match self.core.state.membership.read().members.get(&id) {
-            None => return Err(ApiError::MemberNotFound.into()),
-            Some(m) if !m.is_learner => return Err(ApiError::MemberNotLearner.into()),
-            Some(_) => {}
-        }
-        let progress = self.core.raft.progress().await.map_err(ApiError::from)?;
-        if progress.is_empty() {
-            return Err(ApiError::NotLeader.into());
-        }
-        let leader_match = progress.get(&self.core.member_id).map_or(0, |p| p.matched);
-        let learner_match = progress.get(&id).map_or(0, |p| p.matched);
-        if (learner_match as f64) < (leader_match as f64) * LEARNER_READY_PERCENT {
-            return Err(ApiError::LearnerNotReady.into());
-        }
-        let started = self
-            .core
-            .state
-            .membership
-            .read()
-            .members
-            .get(&id)
-            .is_some_and(|m| !m.name.is_empty());
-        self.check_reconfig(true, started, None).await?;
-        let ctx = ConfChangeContext {
-            proposal_id: self.core.next_id(),
-            ..Default::default()
+        let members = match self.promote_on_leader(id).await {
+            // Only the leader knows whether the learner is in sync: etcd forwards to it.
+            Err(ApiError::NotLeader) => self.forward_promote(id).await?,
+            other => other?,
         };
-        let members = self.change(vec![MemberChange::AddVoter(id)], ctx).await?;
-        info!(member = format!("{id:x}"), "learner promoted");
         Ok(Response::new(MemberPromoteResponse {
             header: self.core.header(0),
             members,

@@ -68,6 +68,30 @@ pub struct Core {
     /// The cluster token (new member IDs derive from it).
     pub cluster_token: String,
     next_id: AtomicU64,
+    /// True while the member has had no leader for long (see [`super::leader_monitor`]).
+    leader_lost: tokio::sync::watch::Sender<bool>,
+}
+
+/// How one attempt of [`Core::propose`] ended.
+enum Attempt {
+    /// Applied, with this outcome.
+    Applied(crate::apply::ApplyResult),
+    /// Provably never applied: propose again.
+    Void,
+    /// Failed before an outcome was known.
+    Failed(ApiError),
+}
+
+impl Attempt {
+    fn from_outcome(
+        outcome: Result<crate::apply::ApplyResult, tokio::sync::oneshot::error::RecvError>,
+    ) -> Self {
+        match outcome {
+            Ok(Err(crate::apply::ApplyError::Fenced)) => Attempt::Void,
+            Ok(result) => Attempt::Applied(result),
+            Err(_) => Attempt::Failed(ApiError::Stopped),
+        }
+    }
 }
 
 /// Settings of a [`Core`] that come from the configuration.
@@ -111,7 +135,38 @@ impl Core {
             peers,
             cluster_token,
             next_id: AtomicU64::new(base),
+            leader_lost: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// Records whether the member has had no leader for long (the leader monitor's verdict).
+    pub fn set_leader_lost(&self, lost: bool) {
+        self.leader_lost
+            .send_if_modified(|l| std::mem::replace(l, lost) != lost);
+    }
+
+    /// Refuses a request that carries `hasleader: true` while no leader is known, as etcd's
+    /// interceptor does.
+    ///
+    /// # Errors
+    /// [`ApiError::NoLeader`].
+    pub fn check_required_leader(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<(), ApiError> {
+        if super::leader_monitor::requires_leader(metadata) && self.raft.status().leader == 0 {
+            return Err(ApiError::NoLeader);
+        }
+        Ok(())
+    }
+
+    /// Resolves once the member has had no leader for long: streams that require a leader end
+    /// then with `etcdserver: no leader`.
+    pub async fn leader_lost(&self) {
+        let mut lost = self.leader_lost.subscribe();
+        if lost.wait_for(|l| *l).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Resolves once this member's raft has stopped (the member is shutting down): long-lived
@@ -153,76 +208,102 @@ impl Core {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Proposes `op` and waits until it is applied.
+    /// Proposes `op` and waits until it is applied: exactly once if it is acknowledged, at most
+    /// once if not.
     ///
     /// A proposal in flight when the leader changes may have been lost with the old leader.
-    /// Once the new leader has committed an entry of its own term (a read barrier), any entry of
-    /// an older term that is not applied by then can never be committed, so the proposal is made
-    /// again — it is applied exactly once either way.
+    /// Each attempt carries a fence term (see [`RaftHandle::propose`]), so once a leader of a
+    /// later term has committed an entry (a read barrier through it) and this member has applied
+    /// up to it, an attempt not applied by then provably never takes effect: it is proposed
+    /// again under a new ID instead of waiting out the request timeout.
     ///
     /// # Errors
     /// Request too large, no leader, timeout, or the refusal apply returned.
     pub async fn propose(&self, op: Op) -> Result<ApplyResponse, ApiError> {
-        let id = self.next_id();
         let proposed_at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         let auth = self.command_auth().await?;
-        let data = Command {
-            id,
+        let mut command = Command {
+            id: 0,
             proposed_at_ms,
             auth,
             op: Some(op),
-        }
-        .encode_to_vec();
-        if data.len() > self.limits.max_request_bytes {
-            return Err(ApiError::RequestTooLarge);
-        }
+        };
         let status = self.raft.status();
         check_apply_backlog(status.commit, status.applied)?;
-        let mut rx = self.state.waiters.register(id);
         let deadline = tokio::time::Instant::now() + self.request_timeout;
-        let mut leader = self.raft.leader_watch();
-        let mut term = leader.borrow_and_update().1;
-        let outcome = tokio::time::timeout_at(deadline, async {
-            self.raft.propose(data.clone()).await?;
-            loop {
-                tokio::select! {
-                    result = &mut rx => return result.map_err(|_| ApiError::Stopped),
-                    changed = leader.changed() => {
-                        changed.map_err(|_| ApiError::Stopped)?;
-                        let (now_leader, now_term) = *leader.borrow_and_update();
-                        if now_leader == 0 || now_term <= term {
-                            continue;
-                        }
-                        term = now_term;
-                        match self.raft.read_index().await {
-                            // Yet another leader: its own change notification follows.
-                            Err(crate::raft::ProposeError::LeaderChanged) => continue,
-                            other => other?,
-                        };
-                        if let Ok(result) = rx.try_recv() {
-                            return Ok(result);
-                        }
-                        tracing::debug!(id, term, "proposal lost with the previous leader; proposing again");
-                        self.raft.propose(data.clone()).await?;
-                    }
+        let mut leader_changed = false;
+        loop {
+            command.id = self.next_id();
+            let data = command.encode_to_vec();
+            if data.len() > self.limits.max_request_bytes {
+                return Err(ApiError::RequestTooLarge);
+            }
+            let id = command.id;
+            let attempt = self.attempt(id, data, &mut leader_changed);
+            match tokio::time::timeout_at(deadline, attempt).await {
+                Ok(Attempt::Applied(result)) => return result.map_err(ApiError::from),
+                Ok(Attempt::Void) => {
+                    tracing::debug!(id, "proposal lost with a previous leader; proposing again");
+                }
+                Ok(Attempt::Failed(e)) => {
+                    self.state.waiters.cancel(id);
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.state.waiters.cancel(id);
+                    return Err(if leader_changed {
+                        ApiError::TimeoutDueToLeaderFail
+                    } else if self.raft.status().leader == 0 {
+                        ApiError::NoLeader
+                    } else {
+                        ApiError::Timeout
+                    });
                 }
             }
-        })
-        .await;
-        match outcome {
-            Ok(Ok(result)) => result.map_err(ApiError::from),
-            Ok(Err(e)) => {
-                self.state.waiters.cancel(id);
-                Err(e)
-            }
-            Err(_) => {
-                self.state.waiters.cancel(id);
-                if self.raft.status().leader == 0 {
-                    Err(ApiError::NoLeader)
-                } else {
-                    Err(ApiError::Timeout)
+        }
+    }
+
+    /// One proposal of `data` under `id`, until it is applied or provably void.
+    async fn attempt(&self, id: u64, data: Vec<u8>, leader_changed: &mut bool) -> Attempt {
+        let mut rx = self.state.waiters.register(id);
+        let mut leader = self.raft.leader_watch();
+        leader.borrow_and_update();
+        let fence = match self.raft.propose(data).await {
+            Ok(fence) => fence,
+            Err(e) => return Attempt::Failed(e.into()),
+        };
+        loop {
+            tokio::select! {
+                result = &mut rx => return Attempt::from_outcome(result),
+                changed = leader.changed() => {
+                    if changed.is_err() {
+                        return Attempt::Failed(ApiError::Stopped);
+                    }
+                    let (now_leader, now_term) = *leader.borrow_and_update();
+                    if now_leader == 0 || now_term <= fence {
+                        continue;
+                    }
+                    *leader_changed = true;
+                    // Applied up to what a leader of a later term has committed: the attempt
+                    // took effect by now, or it never will.
+                    match self.raft.read_index().await {
+                        Ok(_) => {}
+                        // Yet another leader: its own change notification follows.
+                        Err(crate::raft::ProposeError::LeaderChanged) => continue,
+                        Err(e) => return Attempt::Failed(e.into()),
+                    }
+                    return match rx.try_recv() {
+                        Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
+                            self.state.waiters.cancel(id);
+                            Attempt::Void
+                        }
+                        Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                            Attempt::Failed(ApiError::Stopped)
+                        }
+                        Ok(result) => Attempt::from_outcome(Ok(result)),
+                    };
                 }
             }
         }

@@ -222,20 +222,49 @@ impl Lease for LeaseService {
         &self,
         request: Request<Streaming<LeaseKeepAliveRequest>>,
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
+        self.core.check_required_leader(request.metadata())?;
+        let requires_leader = super::leader_monitor::requires_leader(request.metadata());
         let core = self.core.clone();
         let stopped = {
             let core = self.core.clone();
             async move { core.stopped().await }
         };
         let inbound = request.into_inner().take_until(Box::pin(stopped));
-        let out = inbound.then(move |req| {
+        let replies = inbound.then(move |req| {
             let core = core.clone();
             async move {
                 let req = req?;
                 keep_alive_once(&core, req.id).await.map_err(Status::from)
             }
         });
-        Ok(Response::new(Box::pin(out)))
+        if !requires_leader {
+            return Ok(Response::new(Box::pin(replies)));
+        }
+        // As etcd: a stream that requires a leader ends when there has been none for a while.
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let core = self.core.clone();
+        tokio::spawn(crate::auth::credentials::inherit(async move {
+            let mut replies = Box::pin(replies);
+            loop {
+                tokio::select! {
+                    reply = replies.next() => match reply {
+                        Some(reply) => {
+                            if tx.send(reply).await.is_err() {
+                                return;
+                            }
+                        }
+                        None => return,
+                    },
+                    () = core.leader_lost() => {
+                        let _ = tx.send(Err(ApiError::NoLeader.into())).await;
+                        return;
+                    }
+                }
+            }
+        }));
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     #[instrument(skip_all)]

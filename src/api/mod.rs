@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cluster;
 pub mod core;
 pub mod kv;
+pub mod leader_monitor;
 pub mod lease;
 pub mod lock;
 pub mod maintenance;

@@ -102,6 +102,8 @@ pub enum ApiError {
     Stopped,
     #[error("request timed out")]
     Timeout,
+    #[error("request timed out, possibly due to previous leader failure")]
+    TimeoutDueToLeaderFail,
     #[error("unhealthy cluster")]
     Unhealthy,
     #[error("corrupt cluster")]
@@ -230,6 +232,10 @@ impl ApiError {
             E::NotCapable => (Code::Unavailable, "etcdserver: not capable"),
             E::Stopped => (Code::Unavailable, "etcdserver: server stopped"),
             E::Timeout => (Code::Unavailable, "etcdserver: request timed out"),
+            E::TimeoutDueToLeaderFail => (
+                Code::Unavailable,
+                "etcdserver: request timed out, possibly due to previous leader failure",
+            ),
             E::Unhealthy => (Code::Unavailable, "etcdserver: unhealthy cluster"),
             E::Corrupt => (Code::DataLoss, "etcdserver: corrupt cluster"),
             E::NotSupportedForLearner => (
@@ -298,6 +304,8 @@ impl From<ApplyError> for ApiError {
             ApplyError::Malformed => ApiError::Corrupt,
             ApplyError::MemberNotFound => ApiError::MemberNotFound,
             ApplyError::Auth(a) => a.into(),
+            // Never reaches a client: the proposer proposes again.
+            ApplyError::Fenced => ApiError::TimeoutDueToLeaderFail,
         }
     }
 }
@@ -395,6 +403,11 @@ mod tests {
                 ApiError::Timeout,
                 Code::Unavailable,
                 "etcdserver: request timed out",
+            ),
+            (
+                ApiError::TimeoutDueToLeaderFail,
+                Code::Unavailable,
+                "etcdserver: request timed out, possibly due to previous leader failure",
             ),
             (
                 ApiError::LeaderChanged,

@@ -22,6 +22,8 @@ use crate::watch::{WatchBatch, WatchSpec};
 
 /// How often watchers that asked for progress notifications get one (etcd's default).
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(600);
+/// How often a deferred progress request is tried again while a watcher catches up.
+const DEFERRED_PROGRESS_RETRY: Duration = Duration::from_millis(50);
 
 static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
 
@@ -41,6 +43,9 @@ struct WatcherOpts {
     prev_kv: bool,
     progress_notify: bool,
     fragment: bool,
+    /// No event was sent since the last periodic progress notification (etcd elides the next
+    /// one otherwise).
+    progress_due: bool,
 }
 
 struct StreamTask {
@@ -50,6 +55,11 @@ struct StreamTask {
     events_tx: mpsc::Sender<WatchBatch>,
     watchers: std::collections::HashMap<i64, WatcherOpts>,
     next_watch_id: i64,
+    /// A RequestProgress arrived while a watcher was catching up: answered once all are synced
+    /// (as etcd 3.5.8+ does), never with a revision ahead of undelivered events.
+    deferred_progress: bool,
+    /// The stream carries `hasleader: true`: it ends when the member loses its leader.
+    requires_leader: bool,
 }
 
 impl StreamTask {
@@ -96,6 +106,7 @@ impl StreamTask {
                         prev_kv: c.prev_kv,
                         progress_notify: c.progress_notify,
                         fragment: c.fragment,
+                        progress_due: true,
                     },
                 );
                 // The created response goes out before any event of the new watcher.
@@ -133,14 +144,8 @@ impl StreamTask {
                 true
             }
             Some(RequestUnion::ProgressRequest(_)) => {
-                if self.core.state.hub.stream_synced(self.stream_id) {
-                    return self
-                        .send(WatchResponse {
-                            header: self.core.header(0),
-                            watch_id: -1,
-                            ..Default::default()
-                        })
-                        .await;
+                if !self.deferred_progress {
+                    self.deferred_progress = !self.request_progress_all();
                 }
                 true
             }
@@ -148,10 +153,41 @@ impl StreamTask {
         }
     }
 
+    /// Asks the hub to queue a progress notification for the whole stream behind its events.
+    fn request_progress_all(&self) -> bool {
+        self.core
+            .state
+            .hub
+            .progress(self.stream_id, None, -1, &self.events_tx)
+    }
+
     async fn on_batch(&mut self, batch: WatchBatch) -> bool {
-        let Some(opts) = self.watchers.get(&batch.watch_id) else {
+        if batch.progress {
+            if batch.watch_id != -1 && !self.watchers.contains_key(&batch.watch_id) {
+                return true;
+            }
+            return self
+                .send(WatchResponse {
+                    header: self.core.header(batch.revision),
+                    watch_id: batch.watch_id,
+                    ..Default::default()
+                })
+                .await;
+        }
+        let sent = self.send_events(batch).await;
+        if sent && self.deferred_progress {
+            self.deferred_progress = !self.request_progress_all();
+        }
+        sent
+    }
+
+    async fn send_events(&mut self, batch: WatchBatch) -> bool {
+        let Some(opts) = self.watchers.get_mut(&batch.watch_id) else {
             return true;
         };
+        if !batch.events.is_empty() {
+            opts.progress_due = false;
+        }
         if batch.compact_revision != 0 {
             self.watchers.remove(&batch.watch_id);
             return self
@@ -215,29 +251,18 @@ impl StreamTask {
         .await
     }
 
-    async fn on_progress_tick(&mut self) -> bool {
-        if !self.core.state.hub.stream_synced(self.stream_id) {
-            return true;
-        }
-        let ids: Vec<i64> = self
-            .watchers
-            .iter()
-            .filter(|(_, o)| o.progress_notify)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            if !self
-                .send(WatchResponse {
-                    header: self.core.header(0),
-                    watch_id: id,
-                    ..Default::default()
-                })
-                .await
-            {
-                return false;
+    /// Periodic progress notifications for watchers that asked for them and got no event
+    /// since the last tick; each is queued by the hub behind that watcher's events.
+    fn on_progress_tick(&mut self) {
+        for (id, opts) in self.watchers.iter_mut() {
+            if opts.progress_notify && opts.progress_due {
+                self.core
+                    .state
+                    .hub
+                    .progress(self.stream_id, Some(*id), *id, &self.events_tx);
             }
+            opts.progress_due = true;
         }
-        true
     }
 
     async fn run(
@@ -248,13 +273,27 @@ impl StreamTask {
         let mut progress = tokio::time::interval(PROGRESS_INTERVAL);
         progress.tick().await;
         loop {
+            let deferred = self.deferred_progress;
             let keep_going = tokio::select! {
                 req = inbound.next() => match req {
                     Some(Ok(req)) => self.on_request(req).await,
                     _ => false,
                 },
                 Some(batch) = events.recv() => self.on_batch(batch).await,
-                _ = progress.tick() => self.on_progress_tick().await,
+                _ = progress.tick() => {
+                    self.on_progress_tick();
+                    true
+                }
+                () = tokio::time::sleep(DEFERRED_PROGRESS_RETRY), if deferred => {
+                    self.deferred_progress = !self.request_progress_all();
+                    true
+                }
+                () = self.core.leader_lost(), if self.requires_leader => {
+                    // As etcd: a stream that requires a leader ends when there has been none
+                    // for a while, so the client moves to a member that has one.
+                    let _ = self.out.send(Err(super::status::ApiError::NoLeader.into())).await;
+                    false
+                }
                 () = self.out.closed() => false,
                 () = self.core.stopped() => {
                     // As etcd: a retryable error, so clients move to another member.
@@ -280,6 +319,8 @@ impl Watch for WatchService {
         &self,
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        self.core.check_required_leader(request.metadata())?;
+        let requires_leader = super::leader_monitor::requires_leader(request.metadata());
         let (out, out_rx) = mpsc::channel(256);
         let (events_tx, events_rx) = mpsc::channel(1024);
         let task = StreamTask {
@@ -289,6 +330,8 @@ impl Watch for WatchService {
             events_tx,
             watchers: std::collections::HashMap::new(),
             next_watch_id: 0,
+            deferred_progress: false,
+            requires_leader,
         };
         // The stream task checks each watch as the caller.
         tokio::spawn(crate::auth::credentials::inherit(

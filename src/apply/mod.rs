@@ -51,6 +51,10 @@ pub enum ApplyError {
     /// Refused by the auth store.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    /// The proposal reached the log in a later term than it was made in and had no effect
+    /// (see [`crate::raft::RaftHandle::propose`]); its proposer may propose it again.
+    #[error("proposal fenced by a leader change")]
+    Fenced,
 }
 
 /// The kind of an MVCC refusal.
@@ -515,6 +519,14 @@ impl StateMachine for Applier {
                         }
                         Err(e) => warn!(index, error = %e, "skipping undecodable log entry"),
                     },
+                    Committed::Fenced { data, .. } => {
+                        // No effect on any member; only its proposer, if it still waits, learns
+                        // that it may propose again.
+                        let id = Command::decode(data.as_slice()).map_or(0, |c| c.id);
+                        if id != 0 {
+                            results.push((id, Err(ApplyError::Fenced)));
+                        }
+                    }
                     Committed::ConfChange {
                         changes, context, ..
                     } => {

@@ -7,6 +7,8 @@
 mod force;
 mod log_store;
 mod node;
+#[cfg(test)]
+mod sim;
 pub mod transport;
 
 pub use force::{force_new_cluster, ForcedCluster};
@@ -69,6 +71,14 @@ pub enum Committed {
         /// The proposed bytes.
         data: Vec<u8>,
     },
+    /// A proposal that reached the log in a later term than it was made in (see
+    /// [`RaftHandle::propose`]): it must have no effect, but its proposer may wait for it.
+    Fenced {
+        /// Log index.
+        index: u64,
+        /// The proposed bytes.
+        data: Vec<u8>,
+    },
     /// A configuration change, already applied to raft's configuration.
     ConfChange {
         /// Log index.
@@ -86,7 +96,9 @@ impl Committed {
     /// The log index.
     pub fn index(&self) -> u64 {
         match self {
-            Committed::Normal { index, .. } | Committed::ConfChange { index, .. } => *index,
+            Committed::Normal { index, .. }
+            | Committed::Fenced { index, .. }
+            | Committed::ConfChange { index, .. } => *index,
         }
     }
 }

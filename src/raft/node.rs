@@ -50,7 +50,7 @@ pub struct RaftStatus {
 enum Request {
     Propose {
         data: Vec<u8>,
-        ack: oneshot::Sender<Result<(), ProposeError>>,
+        ack: ProposeAck,
     },
     ReadIndex {
         reply: oneshot::Sender<Result<u64, ProposeError>>,
@@ -74,8 +74,8 @@ enum Request {
     },
 }
 
-/// Where raft says whether it accepted a proposal.
-type ProposeAck = oneshot::Sender<Result<(), ProposeError>>;
+/// Where raft says whether it accepted a proposal, and with which fence term.
+type ProposeAck = oneshot::Sender<Result<u64, ProposeError>>;
 
 /// A cloneable handle to the raft task.
 #[derive(Clone)]
@@ -87,12 +87,17 @@ pub struct RaftHandle {
 }
 
 impl RaftHandle {
-    /// Appends `data` to the log (through the leader). Resolves once raft accepted the proposal;
-    /// the outcome arrives when the entry is applied.
+    /// Appends `data` to the log (through the leader). Resolves once raft accepted the proposal,
+    /// with the proposal's *fence term*: the term this member was in when it proposed. The
+    /// entry takes effect only if it reaches the log in that same term; a copy that reaches a
+    /// later leader (a forwarded proposal delivered late) is applied as
+    /// [`super::Committed::Fenced`], a no-op. So once a leader of a later term has committed an
+    /// entry and this member has applied up to it, a proposal not applied by then never will
+    /// be, and may safely be made again. The outcome arrives when the entry is applied.
     ///
     /// # Errors
     /// [`ProposeError::Stopped`] when the node is gone, [`ProposeError::NoLeader`].
-    pub async fn propose(&self, data: Vec<u8>) -> Result<(), ProposeError> {
+    pub async fn propose(&self, data: Vec<u8>) -> Result<u64, ProposeError> {
         let (ack, rx) = oneshot::channel();
         self.tx
             .send(Request::Propose { data, ack })
@@ -500,14 +505,18 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         }
     }
 
-    fn propose(&mut self, data: Vec<u8>, ack: oneshot::Sender<Result<(), ProposeError>>) {
+    fn propose(&mut self, data: Vec<u8>, ack: ProposeAck) {
         if self.leader == 0 {
             self.waiting_for_leader.push((data, ack));
             return;
         }
+        // The entry's context carries the fence term (see `RaftHandle::propose`): a leader
+        // appends at its current term, and a follower's term is its leader's.
+        let fence = self.raw.raft.term;
         let result = self
             .raw
-            .propose(Vec::new(), data)
+            .propose(fence.to_be_bytes().to_vec(), data)
+            .map(|()| fence)
             .map_err(|_| ProposeError::NoLeader);
         let _ = ack.send(result);
     }
@@ -699,6 +708,10 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         let mut out = Vec::with_capacity(entries.len());
         for mut e in entries {
             match e.get_entry_type() {
+                EntryType::EntryNormal if is_fenced(&e) => out.push(Committed::Fenced {
+                    index: e.index,
+                    data: e.take_data().to_vec(),
+                }),
                 EntryType::EntryNormal => out.push(Committed::Normal {
                     index: e.index,
                     term: e.term,
@@ -779,6 +792,14 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
             let _ = reply.send(Err(err.clone()));
         }
     }
+}
+
+/// True for an entry proposed in another term than the one it was appended in: a proposal
+/// forwarded to a leader of an earlier term and delivered to a later one. Every member decides
+/// alike from the entry alone. Entries without a fence term (the leader's empty entry, logs
+/// written before fence terms existed) are never fenced.
+pub(super) fn is_fenced(e: &Entry) -> bool {
+    <[u8; 8]>::try_from(e.get_context()).is_ok_and(|fence| u64::from_be_bytes(fence) != e.term)
 }
 
 /// The configuration change an entry carries (a V1 change as a one-change V2).

@@ -574,6 +574,11 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     );
 
     tracker.spawn(state.hub.clone().run_sync(shutdown.clone()));
+    tracker.spawn(api::leader_monitor::run(
+        core.clone(),
+        opts.election_timeout,
+        shutdown.clone(),
+    ));
     tracker.spawn(api::lease::run_expiry(core.clone(), shutdown.clone()));
     if let Some(ac) = opts.auto_compaction {
         tracker.spawn(crate::compactor::run(core.clone(), ac, shutdown.clone()));

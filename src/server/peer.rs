@@ -12,8 +12,8 @@ use crate::api::Core;
 use crate::lease::LeaseError;
 use crate::proto::kvdpb::peer_server::Peer;
 use crate::proto::kvdpb::{
-    LeaseRenewRequest, LeaseRenewResponse, LeaseTtlRequest, LeaseTtlResponse, MembersRequest,
-    MembersResponse, PeerAck, RaftEnvelope, SnapshotChunk,
+    LeaseRenewRequest, LeaseRenewResponse, LeaseTtlRequest, LeaseTtlResponse, MemberPromoteForward,
+    MembersRequest, MembersResponse, PeerAck, RaftEnvelope, SnapshotChunk,
 };
 use crate::raft::transport::{assemble_snapshot, decode_message};
 
@@ -153,6 +153,21 @@ impl Peer for PeerService {
                 ttl: -1,
                 granted_ttl: 0,
             },
+        }))
+    }
+
+    async fn member_promote(
+        &self,
+        request: Request<MemberPromoteForward>,
+    ) -> Result<Response<MembersResponse>, Status> {
+        let r = request.into_inner();
+        let header = r.header.unwrap_or_default();
+        self.check_cluster(header.cluster_id, header.from)?;
+        let cluster = crate::api::cluster::ClusterService::new(self.core.clone());
+        let members = cluster.promote_on_leader(r.id).await?;
+        Ok(Response::new(MembersResponse {
+            cluster_id: self.core.cluster_id(),
+            members,
         }))
     }
 }

@@ -31,6 +31,9 @@ pub struct WatchBatch {
     pub revision: i64,
     /// Set when the watcher was cancelled because its next revision was compacted.
     pub compact_revision: i64,
+    /// A progress notification rather than events: every event up to `revision` of the
+    /// watchers it covers was queued on the stream before it (see [`WatchHub::progress`]).
+    pub progress: bool,
 }
 
 /// A watcher's wishes.
@@ -67,7 +70,10 @@ impl WatchSpec {
 struct Watcher {
     spec: WatchSpec,
     tx: mpsc::Sender<WatchBatch>,
+    /// The next revision this watcher needs: every matching event before it was queued.
     next_rev: i64,
+    /// The revision it asked to start from (0 = now).
+    start_rev: i64,
     synced: bool,
 }
 
@@ -111,6 +117,7 @@ impl WatchHub {
                 spec,
                 tx,
                 next_rev,
+                start_rev,
                 synced,
             },
         );
@@ -140,12 +147,44 @@ impl WatchHub {
         self.watchers.lock().retain(|(s, _), _| *s != stream);
     }
 
-    /// True when every watcher of the stream is synced (a progress notification may be sent).
-    pub fn stream_synced(&self, stream: u64) -> bool {
-        self.watchers
-            .lock()
-            .iter()
-            .all(|((s, _), w)| *s != stream || w.synced)
+    /// Queues a progress notification on `tx`, the events channel of `stream`, covering the
+    /// stream's watchers (or only watcher `only`): answered with `watch_id`. Its revision is the
+    /// one every covered watcher has had all its events up to queued on `tx` — and since the
+    /// notification is queued behind them under the hub's lock, it can never run ahead of an
+    /// event not yet delivered (etcd's "bookmarkable" guarantee). Returns false, queuing
+    /// nothing, while a covered watcher is catching up or waits for a future start revision,
+    /// or when the stream has no such watcher (etcd then sends nothing either).
+    pub fn progress(
+        &self,
+        stream: u64,
+        only: Option<i64>,
+        watch_id: i64,
+        tx: &mpsc::Sender<WatchBatch>,
+    ) -> bool {
+        let watchers = self.watchers.lock();
+        let current = self.mvcc.read().current_rev();
+        let mut revision: Option<i64> = None;
+        for ((s, id), w) in watchers.iter() {
+            if *s != stream || only.is_some_and(|o| o != *id) {
+                continue;
+            }
+            if !w.synced || w.start_rev > current {
+                return false;
+            }
+            let delivered = w.next_rev - 1;
+            revision = Some(revision.map_or(delivered, |r| r.min(delivered)));
+        }
+        let Some(revision) = revision else {
+            return false;
+        };
+        tx.try_send(WatchBatch {
+            watch_id,
+            events: Vec::new(),
+            revision,
+            compact_revision: 0,
+            progress: true,
+        })
+        .is_ok()
     }
 
     /// Delivers the events of applied revision `rev` to synced watchers. Never blocks.
@@ -170,6 +209,7 @@ impl WatchHub {
                 events: matched,
                 revision: rev,
                 compact_revision: 0,
+                progress: false,
             };
             match w.tx.try_send(batch) {
                 Ok(()) => w.next_rev = rev + 1,
@@ -245,6 +285,7 @@ impl WatchHub {
                     events: Vec::new(),
                     revision: current,
                     compact_revision: compact,
+                    progress: false,
                 };
                 if w.tx.try_send(batch).is_ok() {
                     watchers.remove(&key);
@@ -268,6 +309,7 @@ impl WatchHub {
                     events: matched,
                     revision: current,
                     compact_revision: 0,
+                    progress: false,
                 };
                 if w.tx.try_send(batch).is_err() {
                     still_unsynced = true;
@@ -387,6 +429,79 @@ mod tests {
         }
         assert_eq!(seen, (2..=last).collect::<Vec<i64>>());
         shutdown.cancel();
+    }
+
+    /// Drains `rx`: (event revisions, progress revisions) in arrival order, as one list.
+    fn arrivals(rx: &mut mpsc::Receiver<WatchBatch>) -> Vec<(bool, i64)> {
+        let mut out = Vec::new();
+        while let Ok(b) = rx.try_recv() {
+            if b.progress {
+                out.push((true, b.revision));
+            } else {
+                out.extend(b.events.iter().map(|e| (false, e.kv.mod_revision)));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_progress_notification_is_queued_behind_every_event_it_covers() {
+        let (mvcc, hub) = hub();
+        let (tx, mut rx) = mpsc::channel(64);
+        hub.watch((1, 0), spec("a", ""), 0, tx.clone());
+        hub.watch((1, 1), spec("b", ""), 0, tx.clone());
+        put(&mvcc, &hub, "a");
+        let last = put(&mvcc, &hub, "b");
+        assert!(hub.progress(1, None, -1, &tx));
+        put(&mvcc, &hub, "a");
+        assert_eq!(
+            arrivals(&mut rx),
+            vec![(false, 2), (false, 3), (true, last), (false, 4)],
+            "the notification follows the events up to its revision and precedes later ones"
+        );
+        assert!(
+            !hub.progress(2, None, -1, &tx),
+            "a stream without watchers gets no notification, as from etcd"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_progress_request_waits_while_a_watcher_catches_up() {
+        let (mvcc, hub) = hub();
+        for _ in 0..5 {
+            put(&mvcc, &hub, "k");
+        }
+        let (tx, mut rx) = mpsc::channel(64);
+        hub.watch((1, 0), spec("k", ""), 2, tx.clone());
+        assert!(
+            !hub.progress(1, None, -1, &tx),
+            "unsynced: revision 6 would run ahead of events 2..=6 not yet delivered"
+        );
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(hub.clone().run_sync(shutdown.clone()));
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !hub.progress(1, None, -1, &tx) {
+            assert!(tokio::time::Instant::now() < deadline, "never synced");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let got = arrivals(&mut rx);
+        assert_eq!(got.last(), Some(&(true, 6)), "{got:?}");
+        let events: Vec<i64> = got.iter().filter(|(p, _)| !p).map(|(_, r)| *r).collect();
+        assert_eq!(events, vec![2, 3, 4, 5, 6]);
+        shutdown.cancel();
+    }
+
+    #[test]
+    fn a_watcher_on_a_future_revision_gets_no_progress_yet() {
+        let (mvcc, hub) = hub();
+        let (tx, mut rx) = mpsc::channel(16);
+        hub.watch((1, 0), spec("k", ""), 4, tx.clone());
+        assert!(!hub.progress(1, None, -1, &tx));
+        for _ in 0..3 {
+            put(&mvcc, &hub, "k");
+        }
+        assert!(hub.progress(1, Some(0), 0, &tx), "revision 4 reached");
+        assert_eq!(arrivals(&mut rx), vec![(false, 4), (true, 4)]);
     }
 
     #[tokio::test]

@@ -32,6 +32,8 @@ mod leases;
 mod linearizable;
 mod partition;
 mod peer_tls_rollout;
+mod promote_via_follower;
+mod require_leader;
 mod watch_failover;
 
 use std::future::Future;

@@ -7,4 +7,5 @@ mod gateway;
 mod kv;
 mod lease;
 mod lock_elect;
+mod progress;
 mod watch;

@@ -117,6 +117,18 @@ impl Spec {
     }
 }
 
+/// A member announced with `member add` but not started yet.
+pub struct Announced {
+    /// Its name and ports.
+    pub spec: Spec,
+    /// Its `--initial-cluster`.
+    pub initial: String,
+    /// The member ID the cluster gave it.
+    pub id: u64,
+    /// Announced as a learner.
+    pub learner: bool,
+}
+
 /// One member process with its own temp dir; SIGKILLed on drop.
 pub struct Node {
     /// Name and ports.
@@ -522,6 +534,14 @@ impl Cluster {
     /// Announces a new member through member `via` (`member add [--learner]`), starts it with
     /// `--initial-cluster-state existing` and waits until it is ready; returns its index.
     pub async fn add_member(&mut self, name: &str, learner: bool, via: usize) -> usize {
+        let announced = self.announce_member(name, learner, via).await;
+        self.start_announced(announced).await
+    }
+
+    /// `member add [--learner]` through member `via`, without starting the member. Behind
+    /// proxies, its proxy is started now (it is the next member index: start it before
+    /// announcing another one).
+    pub async fn announce_member(&mut self, name: &str, learner: bool, via: usize) -> Announced {
         let index = self.nodes.len();
         let peer_port = free_port();
         let advertised_peer_port = match &self.net {
@@ -569,23 +589,38 @@ impl Cluster {
             })
             .collect::<Vec<_>>()
             .join(",");
+        Announced {
+            spec,
+            initial,
+            id: added.id,
+            learner,
+        }
+    }
+
+    /// Starts an announced member and waits until it is ready; returns its index.
+    pub async fn start_announced(&mut self, announced: Announced) -> usize {
+        let index = self.nodes.len();
         let mut flags = self.opts.flags.clone();
         flags.extend(["--initial-cluster-token".to_string(), self.token.clone()]);
-        let data = self.opts.data_root.as_ref().map(|r| r.join(name));
+        let data = self
+            .opts
+            .data_root
+            .as_ref()
+            .map(|r| r.join(&announced.spec.name));
         let mut node = Node::spawn_in(
             index,
             &self.opts.bin,
-            spec,
-            &initial,
+            announced.spec,
+            &announced.initial,
             "existing",
             &flags,
             self.net.clone(),
             data,
         );
-        node.learner = learner;
+        node.learner = announced.learner;
         node.wait_ready(READY_TIMEOUT).await;
         assert_eq!(
-            node.id, added.id,
+            node.id, announced.id,
             "the new member runs under the announced ID"
         );
         self.nodes.push(node);
