@@ -297,6 +297,9 @@ impl Scenario {
             .expect("validation task");
         problems.extend(offline);
 
+        if !problems.is_empty() {
+            problems.push(keep_logs(&self.name, &cluster));
+        }
         let summary = summary(
             &records,
             &reports,
@@ -309,6 +312,21 @@ impl Scenario {
         );
         Report { summary, problems }
     }
+}
+
+/// Copies every member's log out of its temp dir (removed with the cluster) for a failure
+/// report; the line saying where they are.
+fn keep_logs(scenario: &str, cluster: &Cluster) -> String {
+    let mut kept = Vec::new();
+    for n in &cluster.nodes {
+        let path =
+            std::env::temp_dir().join(format!("kvd-robustness-{scenario}-{}.log", n.spec.name));
+        match std::fs::write(&path, n.log_text()) {
+            Ok(()) => kept.push(path.display().to_string()),
+            Err(e) => kept.push(format!("({} not kept: {e})", n.spec.name)),
+        }
+    }
+    format!("member logs: {}", kept.join(", "))
 }
 
 /// After traffic: waits until every key put with a lease is gone (the leases expired); the

@@ -176,9 +176,9 @@ fn check_sequence(
         match want.get(start + k) {
             Some(w) if *w == e => {}
             Some(w) => {
+                let before = k.checked_sub(1).map_or(0, |p| got[p].revision());
                 problems.push(format!(
-                    "reliable: {at}: after {} events it received {} at revision {}, where the history has {} at revision {} next",
-                    k,
+                    "reliable: {at}: after {k} events (the last at revision {before}) it received {} at revision {}, where the history has {} at revision {} next",
                     e.kv.key,
                     e.revision(),
                     w.kv.key,
