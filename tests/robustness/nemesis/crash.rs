@@ -62,10 +62,6 @@ async fn arm(ctx: &mut Ctx<'_>, i: usize, failpoints: &str) {
     ctx.cluster.nodes[i].launch_armed(failpoints);
 }
 
-async fn wait_up(ctx: &mut Ctx<'_>, i: usize, timeout: Duration) -> bool {
-    ctx.up(i, timeout).await
-}
-
 /// Waits until member `i` exits; false after `timeout`.
 async fn wait_exit(ctx: &mut Ctx<'_>, i: usize, timeout: Duration) -> bool {
     ctx.cluster.nodes[i].wait_exit(timeout).await.is_some()
@@ -197,7 +193,7 @@ pub async fn write_path(ctx: &mut Ctx<'_>) {
             ctx.cluster.nodes[i].launch();
             ctx.fault(format!("{} restarted without {point}", ctx.name(i)));
         }
-        wait_up(ctx, i, RECOVERY).await;
+        ctx.up(i, RECOVERY).await;
     }
     for (p, n) in count {
         if n == 0 {
@@ -232,12 +228,12 @@ pub async fn snapshot(ctx: &mut Ctx<'_>) {
         let bx = fired(ctx, x);
         let bf = fired(ctx, f);
         arm(ctx, x, &format!("{lp}=return")).await;
-        if !wait_up(ctx, x, RECOVERY).await {
+        if !ctx.up(x, RECOVERY).await {
             ctx.problems
                 .push(format!("{} armed with {lp} did not come up", ctx.name(x)));
         }
         arm(ctx, f, &format!("{fp}=return")).await;
-        if !wait_up(ctx, f, RECOVERY).await {
+        if !ctx.up(f, RECOVERY).await {
             ctx.problems
                 .push(format!("{} armed with {fp} did not come up", ctx.name(f)));
         }
@@ -283,7 +279,7 @@ pub async fn snapshot(ctx: &mut Ctx<'_>) {
         }
         let installed_before = snapshots_installed(ctx, f);
         for i in [x, f] {
-            if !wait_up(ctx, i, RECOVERY).await {
+            if !ctx.up(i, RECOVERY).await {
                 ctx.problems
                     .push(format!("{} did not come back after its crash", ctx.name(i)));
             }
@@ -328,7 +324,7 @@ pub async fn maintenance(ctx: &mut Ctx<'_>) {
         let (v, role) = ctx.victim(round).await;
         let before = fired(ctx, v);
         arm(ctx, v, &format!("{point}=return")).await;
-        if !wait_up(ctx, v, RECOVERY).await {
+        if !ctx.up(v, RECOVERY).await {
             ctx.problems.push(format!(
                 "{} armed with {point} did not come up",
                 ctx.name(v)
@@ -372,7 +368,7 @@ pub async fn maintenance(ctx: &mut Ctx<'_>) {
             }
         }
         ctx.cluster.nodes[v].launch();
-        if !wait_up(ctx, v, RECOVERY).await {
+        if !ctx.up(v, RECOVERY).await {
             ctx.problems
                 .push(format!("{} did not come back after its crash", ctx.name(v)));
         }

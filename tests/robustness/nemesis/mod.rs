@@ -163,7 +163,7 @@ impl Ctx<'_> {
         self.until.saturating_duration_since(Instant::now())
     }
 
-    /// Sleeps `d` (but not past the deadline plus `d`; just sleeps).
+    /// Sleeps `d`.
     pub async fn sleep(&self, d: Duration) {
         tokio::time::sleep(d).await;
     }
