@@ -22,3 +22,4 @@ pub mod snapshot_cli;
 pub mod storage;
 pub mod tls;
 pub mod watch;
+pub(crate) mod x509;

@@ -149,6 +149,7 @@ pub fn import(
     applied_index: u64,
     cluster_id: u64,
     members: MembershipSource,
+    raft_meta: Option<&[u8]>,
 ) -> Result<(), StorageError> {
     let records: Vec<(Revision, bool, crate::proto::mvccpb::KeyValue)> = backend
         .kvs
@@ -201,7 +202,8 @@ pub fn import(
         },
     );
     apply::write_applied_index(&mut batch, applied_index);
-    engine.clear_state()?;
-    engine.apply_state(batch)?;
-    engine.flush()
+    if let Some(meta) = raft_meta {
+        apply::write_snapshot_meta(&mut batch, meta);
+    }
+    engine.replace_state(batch)
 }

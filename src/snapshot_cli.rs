@@ -9,9 +9,10 @@ use clap::{Parser, Subcommand};
 
 use crate::cluster::{cluster_id, member_id, Identity, Member};
 use crate::etcd_snapshot::{self, ParseOptions, StatusFormat};
+use crate::raft::LogBatch;
 use crate::raft::LogStore;
 use crate::snapshot::{self, MembershipSource};
-use crate::storage::{Engine, RaftBatch};
+use crate::storage::{wal_dir, Engine};
 
 /// `kvd snapshot`.
 #[derive(Debug, Parser)]
@@ -224,12 +225,14 @@ fn write_data_dir(
         1,
         identity.cluster_id,
         MembershipSource::Fresh(members),
+        None,
     )
     .map_err(fail)?;
-    let log = LogStore::open(engine.clone()).map_err(fail)?;
-    let mut batch = RaftBatch::default();
+    let log = LogStore::open(&wal_dir(&db_dir), None).map_err(fail)?;
+    let mut batch = LogBatch::default();
     log.bootstrap_voters(ids, &mut batch);
-    log.write(batch).map_err(fail)?;
+    log.write(batch);
+    log.sync().map_err(fail)?;
     identity.save(&engine).map_err(fail)?;
     engine.flush().map_err(fail)
 }

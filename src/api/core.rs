@@ -68,8 +68,8 @@ pub struct Core {
     /// The cluster token (new member IDs derive from it).
     pub cluster_token: String,
     next_id: AtomicU64,
-    /// True while the member has had no leader for long (see [`super::leader_monitor`]).
-    leader_lost: tokio::sync::watch::Sender<bool>,
+    /// Whether the member has had no leader for long (see [`super::leader_monitor`]).
+    pub leader_loss: Arc<super::leader_monitor::LeaderLoss>,
 }
 
 /// How one attempt of [`Core::propose`] ended.
@@ -135,14 +135,8 @@ impl Core {
             peers,
             cluster_token,
             next_id: AtomicU64::new(base),
-            leader_lost: tokio::sync::watch::channel(false).0,
+            leader_loss: Arc::default(),
         })
-    }
-
-    /// Records whether the member has had no leader for long (the leader monitor's verdict).
-    pub fn set_leader_lost(&self, lost: bool) {
-        self.leader_lost
-            .send_if_modified(|l| std::mem::replace(l, lost) != lost);
     }
 
     /// Refuses a request that carries `hasleader: true` while no leader is known, as etcd's
@@ -163,10 +157,7 @@ impl Core {
     /// Resolves once the member has had no leader for long: streams that require a leader end
     /// then with `etcdserver: no leader`.
     pub async fn leader_lost(&self) {
-        let mut lost = self.leader_lost.subscribe();
-        if lost.wait_for(|l| *l).await.is_err() {
-            std::future::pending::<()>().await;
-        }
+        self.leader_loss.wait().await;
     }
 
     /// Resolves once this member's raft has stopped (the member is shutting down): long-lived

@@ -1,5 +1,5 @@
-//! The common ground of the Lock and Election services: their registration on the client port,
-//! and the primitives both are built from.
+//! The common ground of the Lock and Election services ([`super::v3lock`],
+//! [`super::v3election`]): the primitives both are built from.
 //!
 //! etcd serves both services by running its client-side recipes (sessions, mutexes, elections)
 //! against its own KV, Lease and Watch services. kvd does the same through the free functions of
@@ -22,8 +22,6 @@ use tracing::debug;
 
 use super::core::Core;
 use super::status::ApiError;
-use super::v3election::ElectionService;
-use super::v3lock::LockService;
 use super::{kv, lease};
 use crate::mvcc::EventKind;
 use crate::proto::etcdserverpb::{
@@ -31,23 +29,10 @@ use crate::proto::etcdserverpb::{
     RangeRequest, RequestOp, ResponseHeader, TxnRequest, TxnResponse,
 };
 use crate::proto::mvccpb::KeyValue;
-use crate::proto::v3electionpb::election_server::ElectionServer;
-use crate::proto::v3lockpb::lock_server::LockServer;
 use crate::watch::{WatchBatch, WatchSpec, WatcherKey};
 
 /// The TTL of the lease a session grants when the request names none (etcd's default session TTL).
 pub const SESSION_TTL: i64 = 60;
-
-/// Adds the Lock and Election services to `routes`, accepting requests of up to `max` bytes.
-pub fn add_services(
-    routes: tonic::service::Routes,
-    core: Arc<Core>,
-    max: usize,
-) -> tonic::service::Routes {
-    routes
-        .add_service(LockServer::new(LockService::new(core.clone())).max_decoding_message_size(max))
-        .add_service(ElectionServer::new(ElectionService::new(core)).max_decoding_message_size(max))
-}
 
 /// The lease a request runs under: `lease` itself, or a fresh [`SESSION_TTL`] lease when it is 0
 /// (as etcd's session does; the lease is then left to expire).

@@ -10,6 +10,7 @@ pub mod lease;
 pub mod lock;
 pub mod maintenance;
 pub mod status;
+pub mod txn_depth;
 pub mod v3election;
 pub mod v3lock;
 pub mod validate;

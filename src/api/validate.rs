@@ -47,12 +47,14 @@ pub fn delete_range(d: &DeleteRangeRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Checks a Txn request: sizes, every operation, and duplicate keys.
+/// Checks a Txn request: sizes, every operation, and duplicate keys. As etcd, a nested txn
+/// gets what its parent left of the operation budget, so deep nesting runs out of it.
 ///
 /// # Errors
 /// Too many operations, an invalid operation, or a duplicate key.
 pub fn txn(t: &TxnRequest, max_ops: usize) -> Result<(), ApiError> {
-    if t.compare.len() > max_ops || t.success.len() > max_ops || t.failure.len() > max_ops {
+    let ops = t.compare.len().max(t.success.len()).max(t.failure.len());
+    if ops > max_ops {
         return Err(ApiError::TooManyOps);
     }
     for c in &t.compare {
@@ -65,7 +67,7 @@ pub fn txn(t: &TxnRequest, max_ops: usize) -> Result<(), ApiError> {
             Some(request_op::Request::RequestRange(r)) => range(r)?,
             Some(request_op::Request::RequestPut(p)) => put(p)?,
             Some(request_op::Request::RequestDeleteRange(d)) => delete_range(d)?,
-            Some(request_op::Request::RequestTxn(inner)) => txn(inner, max_ops)?,
+            Some(request_op::Request::RequestTxn(inner)) => txn(inner, max_ops - ops)?,
             None => {}
         }
     }

@@ -31,6 +31,8 @@ use crate::storage::{Engine, StateBatch, StorageError};
 use crate::watch::WatchHub;
 
 const APPLIED_INDEX: &[u8] = b"m/applied_index";
+/// raft's metadata of the snapshot the state was last restored from.
+const SNAPSHOT_META: &[u8] = b"m/raft_snapshot_meta";
 const LEASE_PREFIX: &[u8] = b"l/";
 
 /// Why a command was refused when applied (deterministic: every member refuses it alike).
@@ -203,12 +205,81 @@ pub fn write_applied_index(batch: &mut StateBatch, index: u64) {
     batch.put(APPLIED_INDEX, index.to_be_bytes());
 }
 
+/// Writes raft's metadata of a restored snapshot into `batch`.
+pub fn write_snapshot_meta(batch: &mut StateBatch, meta: &[u8]) {
+    batch.put(SNAPSHOT_META, meta);
+}
+
 /// Applies committed entries; implements raft's [`StateMachine`].
 pub struct Applier {
     state: SharedState,
     engine: Engine,
     applied_index: u64,
     leader_tx: tokio::sync::watch::Sender<(u64, u64, bool)>,
+    progress: Arc<Durability>,
+}
+
+/// How far the state backend got: the applied index written to it, and the one a flush made
+/// durable. The background flusher moves the second up to the first.
+#[derive(Debug, Default)]
+pub struct Durability {
+    written: std::sync::atomic::AtomicU64,
+    durable: std::sync::atomic::AtomicU64,
+}
+
+impl Durability {
+    /// Both at `index` (what the backend holds after a restart or a flush).
+    pub fn at(index: u64) -> Self {
+        Self {
+            written: index.into(),
+            durable: index.into(),
+        }
+    }
+
+    /// The applied index written to the backend.
+    pub fn written(&self) -> u64 {
+        self.written.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The applied index the backend holds durably.
+    pub fn durable(&self) -> u64 {
+        self.durable.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn set_written(&self, index: u64) {
+        self.written
+            .store(index, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Records that a flush started when `index` was written has finished.
+    pub fn set_durable(&self, index: u64) {
+        self.durable
+            .fetch_max(index, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Flushes the state backend every `every` until `stop`, so that the raft log behind what it
+/// holds can be compacted; a last flush on the way out.
+pub fn run_flusher(
+    engine: Engine,
+    progress: Arc<Durability>,
+    every: std::time::Duration,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let flush = || {
+        let written = progress.written();
+        if written > progress.durable() {
+            match engine.flush() {
+                Ok(()) => progress.set_durable(written),
+                Err(e) => warn!(error = %e, "flushing the state backend failed"),
+            }
+        }
+    };
+    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        std::thread::park_timeout(every);
+        flush();
+    }
+    flush();
 }
 
 impl Applier {
@@ -227,7 +298,13 @@ impl Applier {
             engine,
             applied_index,
             leader_tx,
+            progress: Arc::new(Durability::at(applied_index)),
         })
+    }
+
+    /// How far the state backend got (for the background flusher).
+    pub fn durability(&self) -> Arc<Durability> {
+        self.progress.clone()
     }
 
     fn apply_command(
@@ -543,6 +620,7 @@ impl StateMachine for Applier {
             batch.put(APPLIED_INDEX, last.to_be_bytes());
             crate::kvd_crash_point!("apply::before_state_write");
             self.engine.apply_state(batch)?;
+            self.progress.set_written(last);
             crate::kvd_crash_point!("apply::after_state_write");
             if compacted {
                 crate::kvd_crash_point!("compact::after_apply");
@@ -559,7 +637,15 @@ impl StateMachine for Applier {
         Ok(())
     }
 
-    fn restore(&mut self, index: u64, data: &[u8]) -> Result<(), StorageError> {
+    fn durable_index(&self) -> u64 {
+        self.progress.durable()
+    }
+
+    fn snapshot_meta(&self) -> Option<Vec<u8>> {
+        self.engine.state_get(SNAPSHOT_META).ok().flatten()
+    }
+
+    fn restore(&mut self, index: u64, data: &[u8], raft_meta: &[u8]) -> Result<(), StorageError> {
         let db = crate::bbolt::Db::read(data).map_err(|e| StorageError::Corrupt {
             what: "snapshot".into(),
             detail: e.to_string(),
@@ -578,9 +664,12 @@ impl StateMachine for Applier {
                 index,
                 cluster_id,
                 crate::snapshot::MembershipSource::FromSnapshot,
+                Some(raft_meta),
             )
         })?;
         self.applied_index = index;
+        self.progress.set_written(index);
+        self.progress.set_durable(index);
         info!(index, revision = backend.revision(), "snapshot installed");
         Ok(())
     }

@@ -6,24 +6,28 @@
 //! and leader changes; a token issued before the auth state changed is refused with "revision
 //! of auth store is old" and clients authenticate again.
 //!
-//! Sign methods: RS256/384/512, PS256/384/512, ES256, ES384, EdDSA (with the `ring` primitives
-//! rustls already uses) and HS256/384/512 (HMAC over SHA-2 with the `priv-key` file's bytes as
-//! the secret). ES512 (P-521) is not available. With only `pub-key` the member verifies tokens
+//! The `jsonwebtoken` crate does the framing, the signatures and the `exp`/`nbf` checks; this
+//! module reads etcd's options and key files and checks the claims as etcd's `auth/jwt.go`
+//! does (`exp` optional, no leeway).
+//!
+//! Sign methods: RS256/384/512, PS256/384/512, ES256, ES384, EdDSA and HS256/384/512 (HMAC
+//! with the `priv-key` file's bytes as the secret). ES512 (P-521) is not available (etcd
+//! offers it; `jsonwebtoken` does not). Private keys may be PKCS#8, PKCS#1 (RSA) or SEC1
+//! (EC) PEM, as Go's jwt parsers read them. With only `pub-key` the member verifies tokens
 //! but cannot issue them, as in etcd.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use rustls::crypto::ring::sign::any_supported_type;
-use rustls::sign::SigningKey;
-use rustls::SignatureScheme;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header, Validation};
 use rustls_pki_types::pem::{PemObject, SectionKind};
 use rustls_pki_types::PrivateKeyDer;
-use sha2::{Digest, Sha256, Sha384, Sha512};
 use thiserror::Error;
+
+use crate::config::parse_duration;
 
 /// etcd's default JWT lifetime.
 const DEFAULT_TTL: Duration = Duration::from_secs(300);
@@ -72,139 +76,28 @@ pub enum JwtError {
     Sign(String),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Family {
-    Hmac,
-    Rsa,
-    RsaPss,
-    Ecdsa,
-    EdDsa,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Hash {
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-/// A JWT `alg` value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Method {
-    name: &'static str,
-    family: Family,
-    hash: Hash,
-}
-
-const METHODS: &[Method] = &[
-    Method {
-        name: "HS256",
-        family: Family::Hmac,
-        hash: Hash::Sha256,
-    },
-    Method {
-        name: "HS384",
-        family: Family::Hmac,
-        hash: Hash::Sha384,
-    },
-    Method {
-        name: "HS512",
-        family: Family::Hmac,
-        hash: Hash::Sha512,
-    },
-    Method {
-        name: "RS256",
-        family: Family::Rsa,
-        hash: Hash::Sha256,
-    },
-    Method {
-        name: "RS384",
-        family: Family::Rsa,
-        hash: Hash::Sha384,
-    },
-    Method {
-        name: "RS512",
-        family: Family::Rsa,
-        hash: Hash::Sha512,
-    },
-    Method {
-        name: "PS256",
-        family: Family::RsaPss,
-        hash: Hash::Sha256,
-    },
-    Method {
-        name: "PS384",
-        family: Family::RsaPss,
-        hash: Hash::Sha384,
-    },
-    Method {
-        name: "PS512",
-        family: Family::RsaPss,
-        hash: Hash::Sha512,
-    },
-    Method {
-        name: "ES256",
-        family: Family::Ecdsa,
-        hash: Hash::Sha256,
-    },
-    Method {
-        name: "ES384",
-        family: Family::Ecdsa,
-        hash: Hash::Sha384,
-    },
-    Method {
-        name: "EdDSA",
-        family: Family::EdDsa,
-        hash: Hash::Sha512,
-    },
-];
-
-impl Method {
-    fn scheme(self) -> Option<SignatureScheme> {
-        Some(match (self.family, self.hash) {
-            (Family::Rsa, Hash::Sha256) => SignatureScheme::RSA_PKCS1_SHA256,
-            (Family::Rsa, Hash::Sha384) => SignatureScheme::RSA_PKCS1_SHA384,
-            (Family::Rsa, Hash::Sha512) => SignatureScheme::RSA_PKCS1_SHA512,
-            (Family::RsaPss, Hash::Sha256) => SignatureScheme::RSA_PSS_SHA256,
-            (Family::RsaPss, Hash::Sha384) => SignatureScheme::RSA_PSS_SHA384,
-            (Family::RsaPss, Hash::Sha512) => SignatureScheme::RSA_PSS_SHA512,
-            (Family::Ecdsa, Hash::Sha256) => SignatureScheme::ECDSA_NISTP256_SHA256,
-            (Family::Ecdsa, Hash::Sha384) => SignatureScheme::ECDSA_NISTP384_SHA384,
-            (Family::EdDsa, _) => SignatureScheme::ED25519,
-            _ => return None,
-        })
-    }
-
-    /// Size of one ECDSA scalar in a JWT signature.
-    fn ecdsa_scalar_len(self) -> usize {
-        if self.hash == Hash::Sha384 {
-            48
-        } else {
-            32
-        }
-    }
-}
-
-enum Keys {
-    Hmac(Vec<u8>),
-    Asymmetric {
-        signer: Option<Arc<dyn SigningKey>>,
-        /// The subjectPublicKey bits of the verifying key.
-        public: Vec<u8>,
-    },
+/// The claims of a token, in the order Go's JSON encoder writes etcd's map (sorted keys).
+#[derive(serde::Serialize)]
+struct Claims<'a> {
+    exp: i64,
+    revision: u64,
+    username: &'a str,
 }
 
 /// The JWT method and keys of a member.
 pub struct JwtKeys {
-    method: Method,
-    keys: Keys,
+    algorithm: Algorithm,
+    /// The private key (or HMAC secret); `None` on a verify-only member.
+    signer: Option<EncodingKey>,
+    verifier: DecodingKey,
+    validation: Validation,
     ttl: Duration,
 }
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwtKeys")
-            .field("method", &self.method.name)
+            .field("method", &self.algorithm)
             .field("ttl", &self.ttl)
             .field("can_sign", &self.can_sign())
             .finish_non_exhaustive()
@@ -251,123 +144,85 @@ fn public_key_file(path: &Path) -> Result<Vec<u8>, JwtError> {
     Err(key_error(path, "no PUBLIC KEY or CERTIFICATE block"))
 }
 
-/// Parses a Go duration (`300ms`, `1.5h`, `2h45m`).
-fn parse_go_duration(s: &str) -> Option<Duration> {
-    let mut rest = s;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return None;
-    }
-    if rest == "0" {
-        return Some(Duration::ZERO);
-    }
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let value: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += value * scale;
-        rest = &rest[unit_len..];
-    }
-    Duration::try_from_secs_f64(total).ok()
-}
-
-fn hmac(hash: Hash, key: &[u8], message: &[u8]) -> Vec<u8> {
-    fn run<D: Digest>(block: usize, key: &[u8], message: &[u8]) -> Vec<u8> {
-        let mut k = if key.len() > block {
-            D::digest(key).to_vec()
-        } else {
-            key.to_vec()
-        };
-        k.resize(block, 0);
-        let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
-        let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-        let inner = D::new()
-            .chain_update(&ipad)
-            .chain_update(message)
-            .finalize();
-        D::new()
-            .chain_update(&opad)
-            .chain_update(inner)
-            .finalize()
-            .to_vec()
-    }
-    match hash {
-        Hash::Sha256 => run::<Sha256>(64, key, message),
-        Hash::Sha384 => run::<Sha384>(128, key, message),
-        Hash::Sha512 => run::<Sha512>(128, key, message),
+/// A verifying key from the subjectPublicKey bits of `pub-key` (PKCS#1 for RSA, the SEC1
+/// point for EC, the raw key for Ed25519: what `jsonwebtoken` takes).
+fn verifying_key(family: AlgorithmFamily, bits: &[u8]) -> DecodingKey {
+    match family {
+        AlgorithmFamily::Ec => DecodingKey::from_ec_der(bits),
+        AlgorithmFamily::Ed => DecodingKey::from_ed_der(bits),
+        _ => DecodingKey::from_rsa_der(bits),
     }
 }
 
-/// ECDSA DER `SEQUENCE { r INTEGER, s INTEGER }` to JWT's fixed `r || s`.
-fn ecdsa_der_to_fixed(der: &[u8], n: usize) -> Option<Vec<u8>> {
-    fn int(input: &[u8]) -> Option<(&[u8], &[u8])> {
-        let (&tag, rest) = input.split_first()?;
-        let (&len, rest) = rest.split_first()?;
-        if tag != 0x02 || len >= 0x80 || rest.len() < usize::from(len) {
-            return None;
+/// The private key of `priv-key` for `algorithm` (PKCS#8, PKCS#1 RSA or SEC1 EC PEM).
+fn signing_key(algorithm: Algorithm, path: &Path) -> Result<EncodingKey, JwtError> {
+    let pem = read(path)?;
+    let der = PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|e| key_error(path, format!("no private key: {e}")))?;
+    let unfit = |e: &dyn std::fmt::Display| {
+        key_error(path, format!("the key cannot sign with {algorithm:?}: {e}"))
+    };
+    match (algorithm.family(), &der) {
+        (AlgorithmFamily::Rsa, PrivateKeyDer::Pkcs1(k)) => {
+            Ok(EncodingKey::from_rsa_der(k.secret_pkcs1_der()))
         }
-        Some(rest.split_at(usize::from(len)))
-    }
-    let (&tag, rest) = der.split_first()?;
-    let (&len, body) = rest.split_first()?;
-    if tag != 0x30 || len >= 0x80 || body.len() != usize::from(len) {
-        return None;
-    }
-    let (r, rest) = int(body)?;
-    let (s, rest) = int(rest)?;
-    if !rest.is_empty() {
-        return None;
-    }
-    let mut out = Vec::with_capacity(2 * n);
-    for x in [r, s] {
-        let x = &x[x.iter().take_while(|b| **b == 0).count()..];
-        if x.len() > n {
-            return None;
+        (AlgorithmFamily::Rsa, PrivateKeyDer::Pkcs8(k)) => {
+            use rsa::pkcs1::EncodeRsaPrivateKey as _;
+            use rsa::pkcs8::DecodePrivateKey as _;
+            let key =
+                rsa::PrivateKey::from_pkcs8_der(k.secret_pkcs8_der()).map_err(|e| unfit(&e))?;
+            let pkcs1 = key.to_pkcs1_der().map_err(|e| unfit(&e))?;
+            Ok(EncodingKey::from_rsa_der(pkcs1.as_bytes()))
         }
-        out.extend(std::iter::repeat_n(0, n - x.len()));
-        out.extend_from_slice(x);
-    }
-    Some(out)
-}
-
-/// JWT's fixed `r || s` to ECDSA DER.
-fn ecdsa_fixed_to_der(sig: &[u8], n: usize) -> Option<Vec<u8>> {
-    if sig.len() != 2 * n {
-        return None;
-    }
-    let mut body = Vec::new();
-    for x in [&sig[..n], &sig[n..]] {
-        let skip = x.iter().take_while(|b| **b == 0).count().min(n - 1);
-        let x = &x[skip..];
-        let pad = x[0] & 0x80 != 0;
-        body.push(0x02);
-        body.push(u8::try_from(x.len() + usize::from(pad)).ok()?);
-        if pad {
-            body.push(0);
+        (AlgorithmFamily::Ec, PrivateKeyDer::Pkcs8(k)) => {
+            Ok(EncodingKey::from_ec_der(k.secret_pkcs8_der()))
         }
-        body.extend_from_slice(x);
+        (AlgorithmFamily::Ec, PrivateKeyDer::Sec1(k)) => {
+            use p256::pkcs8::EncodePrivateKey as _;
+            let sec1 = k.secret_sec1_der();
+            let pkcs8 = if algorithm == Algorithm::ES384 {
+                p384::SecretKey::from_sec1_der(sec1)
+                    .map_err(|e| unfit(&e))?
+                    .to_pkcs8_der()
+            } else {
+                p256::SecretKey::from_sec1_der(sec1)
+                    .map_err(|e| unfit(&e))?
+                    .to_pkcs8_der()
+            }
+            .map_err(|e| unfit(&e))?;
+            Ok(EncodingKey::from_ec_der(pkcs8.as_bytes()))
+        }
+        (AlgorithmFamily::Ed, PrivateKeyDer::Pkcs8(k)) => {
+            Ok(EncodingKey::from_ed_der(k.secret_pkcs8_der()))
+        }
+        (_, other) => Err(unfit(&format_args!(
+            "a {} key is not a {:?} key",
+            match other {
+                PrivateKeyDer::Pkcs1(_) => "PKCS#1 (RSA)",
+                PrivateKeyDer::Sec1(_) => "SEC1 (EC)",
+                _ => "PKCS#8",
+            },
+            algorithm.family()
+        ))),
     }
-    let mut out = vec![0x30, u8::try_from(body.len()).ok()?];
-    out.extend(body);
-    Some(out)
 }
 
 fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// How etcd (jwt-go's `Parse` with `MapClaims`) checks a token: the configured algorithm,
+/// `exp` and `nbf` when present, no leeway, no audience.
+fn validation(algorithm: Algorithm) -> Validation {
+    let mut v = Validation::new(algorithm);
+    v.required_spec_claims = HashSet::new();
+    v.leeway = 0;
+    v.validate_exp = true;
+    v.validate_nbf = true;
+    v.validate_aud = false;
+    v
 }
 
 impl JwtKeys {
@@ -387,73 +242,78 @@ impl JwtKeys {
                 "priv-key" if !v.is_empty() => priv_key = Some(PathBuf::from(v)),
                 "pub-key" | "priv-key" => {}
                 "ttl" if !v.is_empty() => {
-                    ttl = parse_go_duration(v).ok_or_else(|| JwtError::Ttl(v.to_string()))?;
+                    ttl = parse_duration(v).map_err(|_| JwtError::Ttl(v.to_string()))?;
                 }
                 "ttl" => {}
                 // etcd warns about options it does not know and goes on.
                 other => tracing::warn!(option = other, "--auth-token jwt: unknown option ignored"),
             }
         }
-        let method = METHODS
-            .iter()
-            .copied()
-            .find(|m| m.name == method_name)
-            .ok_or_else(|| JwtError::SignMethod(method_name.to_string()))?;
-        let missing = || JwtError::MissingKey(method.name.to_string());
-        let keys = if method.family == Family::Hmac {
-            let path = priv_key.ok_or_else(missing)?;
-            Keys::Hmac(read(&path)?)
+        let algorithm = Algorithm::from_str(method_name)
+            .map_err(|_| JwtError::SignMethod(method_name.to_string()))?;
+        let missing = || JwtError::MissingKey(method_name.to_string());
+        let family = algorithm.family();
+        let (signer, verifier) = if family == AlgorithmFamily::Hmac {
+            let path = priv_key.as_deref().ok_or_else(missing)?;
+            let secret = read(path)?;
+            let bad =
+                |e: jsonwebtoken::errors::Error| key_error(path, format!("unusable secret: {e}"));
+            (
+                Some(EncodingKey::from_secret(&secret).map_err(bad)?),
+                DecodingKey::from_secret(&secret).map_err(bad)?,
+            )
         } else {
-            let signer = match &priv_key {
-                Some(path) => {
-                    let pem = read(path)?;
-                    let der = PrivateKeyDer::from_pem_slice(&pem)
-                        .map_err(|e| key_error(path, format!("no private key: {e}")))?;
-                    let key = any_supported_type(&der)
-                        .map_err(|e| key_error(path, format!("unsupported private key: {e}")))?;
-                    let scheme = method.scheme().ok_or_else(missing)?;
-                    if key.choose_scheme(&[scheme]).is_none() {
-                        return Err(key_error(
-                            path,
-                            format!("the key cannot sign with {}", method.name),
-                        ));
-                    }
-                    Some(key)
+            let signer = priv_key
+                .as_deref()
+                .map(|path| signing_key(algorithm, path))
+                .transpose()?;
+            let verifier = match (&signer, pub_key.as_deref()) {
+                (_, Some(path)) => verifying_key(family, &public_key_file(path)?),
+                (Some(key), None) => {
+                    let path = priv_key.as_deref().unwrap_or(Path::new(""));
+                    let derive = |e: jsonwebtoken::errors::Error| {
+                        key_error(path, format!("the key cannot sign with {algorithm:?}: {e}"))
+                    };
+                    let jwk = Jwk::from_encoding_key(key, algorithm).map_err(derive)?;
+                    DecodingKey::from_jwk(&jwk).map_err(derive)?
                 }
-                None => None,
-            };
-            let derived = match (&signer, &priv_key) {
-                (Some(key), Some(path)) => {
-                    let spki = key
-                        .public_key()
-                        .ok_or_else(|| key_error(path, "no public key can be derived"))?;
-                    Some(spki_bits(spki.as_ref(), path)?)
-                }
-                _ => None,
-            };
-            let given = pub_key.as_deref().map(public_key_file).transpose()?;
-            let public = match (derived, given) {
-                (Some(d), Some(g)) if d != g => {
-                    return Err(JwtError::KeyMismatch {
-                        pub_key: pub_key.unwrap_or_default(),
-                        priv_key: priv_key.unwrap_or_default(),
-                    })
-                }
-                (Some(d), _) => d,
-                (None, Some(g)) => g,
                 (None, None) => return Err(missing()),
             };
-            Keys::Asymmetric { signer, public }
+            (signer, verifier)
         };
-        Ok(Self { method, keys, ttl })
+        let keys = Self {
+            algorithm,
+            signer,
+            verifier,
+            validation: validation(algorithm),
+            ttl,
+        };
+        // A token made now must verify: this finds a key unfit for the method, and a public
+        // key that is not the private key's, at startup rather than at the first login.
+        if keys.can_sign() {
+            let path = priv_key.clone().unwrap_or_default();
+            let token = keys.sign("", 0).map_err(|e| {
+                key_error(
+                    &path,
+                    format!("the key cannot sign with {algorithm:?}: {e}"),
+                )
+            })?;
+            if keys.verify(&token).is_none() {
+                return Err(match pub_key {
+                    Some(pub_key) => JwtError::KeyMismatch {
+                        pub_key,
+                        priv_key: path,
+                    },
+                    None => key_error(&path, "a token signed with it does not verify"),
+                });
+            }
+        }
+        Ok(keys)
     }
 
     /// True when this member can issue tokens (it has the private key).
     pub fn can_sign(&self) -> bool {
-        match &self.keys {
-            Keys::Hmac(_) => true,
-            Keys::Asymmetric { signer, .. } => signer.is_some(),
-        }
+        self.signer.is_some()
     }
 
     /// A token for `user` at auth revision `revision`.
@@ -461,108 +321,30 @@ impl JwtKeys {
     /// # Errors
     /// [`JwtError::VerifyOnly`] without a private key; a signer failure.
     pub fn sign(&self, user: &str, revision: u64) -> Result<String, JwtError> {
-        let header = serde_json::json!({ "alg": self.method.name, "typ": "JWT" });
+        let key = self.signer.as_ref().ok_or(JwtError::VerifyOnly)?;
         let exp = now_secs().saturating_add(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX));
-        let claims = serde_json::json!({ "exp": exp, "revision": revision, "username": user });
-        let mut input = URL_SAFE_NO_PAD.encode(header.to_string());
-        input.push('.');
-        input.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
-        let signature = match &self.keys {
-            Keys::Hmac(key) => hmac(self.method.hash, key, input.as_bytes()),
-            Keys::Asymmetric { signer: None, .. } => return Err(JwtError::VerifyOnly),
-            Keys::Asymmetric {
-                signer: Some(key), ..
-            } => {
-                let scheme = self.method.scheme().ok_or(JwtError::VerifyOnly)?;
-                let signer = key
-                    .choose_scheme(&[scheme])
-                    .ok_or_else(|| JwtError::Sign(format!("the key cannot sign {scheme:?}")))?;
-                let sig = signer
-                    .sign(input.as_bytes())
-                    .map_err(|e| JwtError::Sign(e.to_string()))?;
-                if self.method.family == Family::Ecdsa {
-                    ecdsa_der_to_fixed(&sig, self.method.ecdsa_scalar_len())
-                        .ok_or_else(|| JwtError::Sign("malformed ECDSA signature".into()))?
-                } else {
-                    sig
-                }
-            }
+        let claims = Claims {
+            exp,
+            revision,
+            username: user,
         };
-        input.push('.');
-        input.push_str(&URL_SAFE_NO_PAD.encode(signature));
-        Ok(input)
+        jsonwebtoken::encode(&Header::new(self.algorithm), &claims, key)
+            .map_err(|e| JwtError::Sign(e.to_string()))
     }
 
     /// The user and auth revision of a valid, unexpired token signed with this member's key.
     pub fn verify(&self, token: &str) -> Option<(String, u64)> {
-        let mut parts = token.split('.');
-        let (h, c, s) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() {
-            return None;
-        }
-        let header: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
-        if header.get("alg")?.as_str()? != self.method.name {
-            return None;
-        }
-        let signature = URL_SAFE_NO_PAD.decode(s).ok()?;
-        let input = &token.as_bytes()[..h.len() + 1 + c.len()];
-        if !self.signature_valid(input, &signature) {
-            return None;
-        }
-        let claims: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).ok()?).ok()?;
-        if let Some(exp) = claims.get("exp") {
-            let exp = exp.as_f64()?;
-            if (now_secs() as f64) > exp {
-                return None;
-            }
-        }
+        let data =
+            jsonwebtoken::decode::<serde_json::Value>(token, &self.verifier, &self.validation)
+                .ok()?;
+        let claims = data.claims;
         let user = claims.get("username")?.as_str()?.to_string();
+        // etcd reads the revision as a JSON number (float64) and converts it.
         let revision = claims.get("revision")?.as_f64()?;
         if !(revision >= 0.0 && revision.fract() == 0.0) {
             return None;
         }
         Some((user, revision as u64))
-    }
-
-    fn signature_valid(&self, input: &[u8], signature: &[u8]) -> bool {
-        match &self.keys {
-            Keys::Hmac(key) => {
-                let expected = hmac(self.method.hash, key, input);
-                expected.len() == signature.len()
-                    && expected
-                        .iter()
-                        .zip(signature)
-                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                        == 0
-            }
-            Keys::Asymmetric { public, .. } => {
-                let Some(scheme) = self.method.scheme() else {
-                    return false;
-                };
-                let der;
-                let signature = if self.method.family == Family::Ecdsa {
-                    match ecdsa_fixed_to_der(signature, self.method.ecdsa_scalar_len()) {
-                        Some(d) => {
-                            der = d;
-                            der.as_slice()
-                        }
-                        None => return false,
-                    }
-                } else {
-                    signature
-                };
-                let provider = rustls::crypto::ring::default_provider();
-                provider
-                    .signature_verification_algorithms
-                    .mapping
-                    .iter()
-                    .filter(|(s, _)| *s == scheme)
-                    .flat_map(|(_, algs)| algs.iter())
-                    .any(|alg| alg.verify_signature(public, input, signature).is_ok())
-            }
-        }
     }
 }
 
@@ -594,6 +376,16 @@ mod tests {
         JwtKeys::from_options(&opts)
     }
 
+    /// The decoded JSON of one part of a token.
+    fn part(token: &str, i: usize) -> serde_json::Value {
+        use base64::Engine as _;
+        let b = token.split('.').nth(i).expect("part");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(b)
+            .expect("base64url");
+        serde_json::from_slice(&bytes).expect("json")
+    }
+
     #[test]
     fn ecdsa_tokens_round_trip_and_reject_tampering() {
         let dir = tempfile::tempdir().expect("dir");
@@ -611,28 +403,141 @@ mod tests {
         assert!(matches!(v.sign("alice", 7), Err(JwtError::VerifyOnly)));
         // the wrong method is refused
         assert!(keys("ES384", &priv_key, "").is_err());
+        assert!(keys("RS256", &priv_key, "").is_err());
+    }
+
+    #[test]
+    fn tokens_carry_etcds_header_and_claims() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (priv_key, _) = key_pair(&rcgen::PKCS_ECDSA_P384_SHA384, dir.path());
+        let k = keys("ES384", &priv_key, "").expect("keys");
+        let token = k.sign("bob", 12).expect("sign");
+        let header = part(&token, 0);
+        assert_eq!(header["alg"], "ES384");
+        assert_eq!(header["typ"], "JWT");
+        let claims = part(&token, 1);
+        let names: Vec<&str> = claims
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(names, ["exp", "revision", "username"]);
+        assert_eq!(claims["username"], "bob");
+        assert_eq!(claims["revision"], 12);
+        let exp = claims["exp"].as_i64().expect("exp");
+        assert!(
+            (exp - now_secs() - 300).abs() <= 5,
+            "default ttl is 5m: {exp}"
+        );
+        // ES384 signatures are r || s of 48 bytes each (not DER), as JWS requires.
+        use base64::Engine as _;
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(2).expect("sig"))
+            .expect("b64");
+        assert_eq!(sig.len(), 96);
+    }
+
+    #[test]
+    fn sec1_ec_keys_and_ed25519_keys_sign() {
+        use p256::pkcs8::DecodePrivateKey as _;
+        let dir = tempfile::tempdir().expect("dir");
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("keygen");
+        let sk = p256::SecretKey::from_pkcs8_der(&kp.serialize_der()).expect("pkcs8");
+        let sec1 = sk.to_sec1_der().expect("sec1");
+        let text = format!(
+            "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n{}",
+            pem_block("EC PRIVATE KEY", &sec1)
+        );
+        let priv_key = write(dir.path(), "sec1.pem", &text);
+        let pub_key = write(dir.path(), "sec1.pub", &kp.public_key_pem());
+        let k = keys("ES256", &priv_key, &pub_key).expect("SEC1 key");
+        let token = k.sign("carol", 1).expect("sign");
+        assert_eq!(k.verify(&token), Some(("carol".to_string(), 1)));
+
+        let (ed, ed_pub) = key_pair(&rcgen::PKCS_ED25519, dir.path());
+        let k = keys("EdDSA", &ed, &ed_pub).expect("Ed25519 key");
+        let token = k.sign("dave", 2).expect("sign");
+        assert_eq!(
+            keys("EdDSA", "", &ed_pub)
+                .expect("verify only")
+                .verify(&token),
+            Some(("dave".to_string(), 2))
+        );
+    }
+
+    fn pem_block(label: &str, der: &[u8]) -> String {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).expect("ascii"))
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
     }
 
     #[test]
     fn hmac_tokens_round_trip() {
         let dir = tempfile::tempdir().expect("dir");
         let secret = write(dir.path(), "secret", "s3cr3t");
-        let k = keys("HS256", &secret, "").expect("keys");
-        let token = k.sign("bob", 3).expect("sign");
-        assert_eq!(k.verify(&token), Some(("bob".to_string(), 3)));
-        let other = write(dir.path(), "other", "0ther");
-        assert_eq!(
-            keys("HS256", &other, "").expect("keys").verify(&token),
-            None
-        );
+        for method in ["HS256", "HS384", "HS512"] {
+            let k = keys(method, &secret, "").expect("keys");
+            let token = k.sign("bob", 3).expect("sign");
+            assert_eq!(k.verify(&token), Some(("bob".to_string(), 3)), "{method}");
+            let other = write(dir.path(), "other", "0ther");
+            assert_eq!(keys(method, &other, "").expect("keys").verify(&token), None);
+        }
+        // a token of another method is refused even with the same secret
+        let hs256 = keys("HS256", &secret, "").expect("keys");
+        let hs512 = keys("HS512", &secret, "").expect("keys");
+        assert_eq!(hs256.verify(&hs512.sign("bob", 3).expect("sign")), None);
         assert!(matches!(
             keys("HS256", "", ""),
             Err(JwtError::MissingKey(_))
         ));
+        let empty = write(dir.path(), "empty", "");
+        assert!(keys("HS256", &empty, "").is_err());
     }
 
     #[test]
-    fn mismatched_keys_are_refused() {
+    fn expired_and_unsigned_tokens_are_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let secret = write(dir.path(), "secret", "s3cr3t");
+        let k = keys("HS256", &secret, "").expect("keys");
+        let key = EncodingKey::from_secret(b"s3cr3t").expect("key");
+        let header = Header::new(Algorithm::HS256);
+        let expired = jsonwebtoken::encode(
+            &header,
+            &Claims {
+                exp: now_secs() - 1,
+                revision: 1,
+                username: "eve",
+            },
+            &key,
+        )
+        .expect("encode");
+        assert_eq!(k.verify(&expired), None);
+        // etcd does not require exp
+        let no_exp = jsonwebtoken::encode(
+            &header,
+            &serde_json::json!({"revision": 1, "username": "eve"}),
+            &key,
+        )
+        .expect("encode");
+        assert_eq!(k.verify(&no_exp), Some(("eve".to_string(), 1)));
+        let unsigned = format!(
+            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
+            no_exp.split('.').nth(1).expect("claims")
+        );
+        assert_eq!(k.verify(&unsigned), None);
+    }
+
+    #[test]
+    fn mismatched_keys_and_unknown_methods_are_refused() {
         let dir = tempfile::tempdir().expect("dir");
         let a = tempfile::tempdir().expect("dir");
         let (priv_key, _) = key_pair(&rcgen::PKCS_ECDSA_P256_SHA256, dir.path());
@@ -641,38 +546,31 @@ mod tests {
             keys("ES256", &priv_key, &other_pub),
             Err(JwtError::KeyMismatch { .. })
         ));
-        assert!(matches!(
-            keys("XX1", &priv_key, ""),
-            Err(JwtError::SignMethod(_))
-        ));
+        for bad in ["XX1", "ES512", "none", ""] {
+            assert!(
+                matches!(keys(bad, &priv_key, ""), Err(JwtError::SignMethod(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
-    fn hmac_matches_rfc4231_case_2() {
-        let mac = hmac(Hash::Sha256, b"Jefe", b"what do ya want for nothing?");
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+    fn ttl_is_a_go_duration() {
+        let dir = tempfile::tempdir().expect("dir");
+        let secret = write(dir.path(), "secret", "s3cr3t");
+        let with_ttl = |ttl: &str| {
+            JwtKeys::from_options(&[
+                ("sign-method", "HS256"),
+                ("priv-key", &secret),
+                ("ttl", ttl),
+            ])
+        };
         assert_eq!(
-            hex,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            with_ttl("1h2m3.5s").expect("ttl").ttl,
+            Duration::from_millis(3_723_500)
         );
-    }
-
-    #[test]
-    fn go_durations_parse() {
-        assert_eq!(parse_go_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_go_duration("300ms"), Some(Duration::from_millis(300)));
-        assert_eq!(parse_go_duration("5"), None);
-        assert_eq!(parse_go_duration("m"), None);
-    }
-
-    #[test]
-    fn ecdsa_signature_shapes_convert_both_ways() {
-        let mut fixed = vec![0u8; 64];
-        fixed[31] = 1;
-        fixed[32] = 0x80;
-        let der = ecdsa_fixed_to_der(&fixed, 32).expect("der");
-        assert_eq!(ecdsa_der_to_fixed(&der, 32), Some(fixed));
+        assert_eq!(with_ttl("1µs").expect("ttl").ttl, Duration::from_micros(1));
+        assert!(matches!(with_ttl("5"), Err(JwtError::Ttl(_))));
+        assert!(matches!(with_ttl("m"), Err(JwtError::Ttl(_))));
     }
 }

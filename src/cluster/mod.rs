@@ -148,8 +148,8 @@ mod tests {
 const IDENTITY_MEMBER: &[u8] = b"id/member";
 const IDENTITY_CLUSTER: &[u8] = b"id/cluster";
 
-/// Who this member is, fixed when its data dir was created (kept beside the raft log, so a
-/// snapshot never changes it).
+/// Who this member is, fixed when its data dir was created (kept among the member records,
+/// so a snapshot never changes it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {
     /// This member's ID.
@@ -183,11 +183,9 @@ impl Identity {
     /// # Errors
     /// Storage failure.
     pub fn save(&self, engine: &Engine) -> Result<(), StorageError> {
-        let mut batch = crate::storage::RaftBatch::default();
-        batch.make_atomic();
-        batch.put(IDENTITY_MEMBER, self.member_id.to_be_bytes());
-        batch.put(IDENTITY_CLUSTER, self.cluster_id.to_be_bytes());
-        engine.apply_raft(batch)?;
-        engine.flush()
+        engine.put_member_records(&[
+            (IDENTITY_MEMBER, &self.member_id.to_be_bytes()),
+            (IDENTITY_CLUSTER, &self.cluster_id.to_be_bytes()),
+        ])
     }
 }

@@ -36,6 +36,8 @@ use std::time::Duration;
 pub use error::{ConfigError, Problem, Warning, EXIT_INVALID, EXIT_USAGE};
 pub use security::{TlsVersion, TransportSecurity};
 pub use urls::{ListenUrl, Scheme};
+/// Go's `time.ParseDuration`, for settings read outside this module (`--auth-token jwt,ttl=`).
+pub(crate) use values::parse_duration;
 
 use settings::{Entry, Mode, Origin, RawSettings, RawValue};
 

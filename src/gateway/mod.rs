@@ -65,10 +65,11 @@ impl Gateway {
         self.core.limits.max_request_bytes + GRPC_OVERHEAD_BYTES
     }
 
-    /// The largest JSON text read for one request message: base64 and JSON syntax make the
-    /// text larger than the message it carries.
+    /// The largest JSON text decoded for one request message (base64 and JSON syntax make the
+    /// text larger than the message it carries): well above any message the limit allows, so
+    /// that an oversized request is answered with its exact encoded size, as etcd answers.
     fn max_json_bytes(&self) -> usize {
-        self.max_message_bytes().saturating_mul(2)
+        self.max_message_bytes().saturating_mul(32).max(64 << 20)
     }
 }
 

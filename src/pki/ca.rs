@@ -11,9 +11,9 @@ use time::OffsetDateTime;
 
 use super::certinfo::CertInfo;
 use super::files;
-use super::issue::Window;
 use super::keys::{self, KeyType, PrivateKey};
-use super::{times, PkiError};
+use super::times::{self, Window};
+use super::PkiError;
 
 /// Fills `buf` with random bytes from the operating system (through rustls' ring provider).
 ///

@@ -14,6 +14,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::x509::SubjectPublicKeyInfo;
 
 use super::times;
+use crate::x509::cert;
 
 /// Certificates that expire sooner than this get an "expires soon" warning.
 pub const EXPIRY_WARNING: Duration = Duration::days(30);
@@ -251,18 +252,6 @@ fn describe_key(spki: &SubjectPublicKeyInfo<'_>) -> (String, Option<usize>) {
     }
 }
 
-fn serial_hex(bytes: &[u8]) -> String {
-    let trimmed = match bytes.iter().position(|b| *b != 0) {
-        Some(i) => &bytes[i..],
-        None => &bytes[bytes.len().saturating_sub(1)..],
-    };
-    trimmed
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 fn general_name(gn: &GeneralName<'_>) -> San {
     match gn {
         GeneralName::DNSName(d) => San::Dns((*d).to_string()),
@@ -373,7 +362,7 @@ impl CertInfo {
             .collect();
         Ok(CertInfo {
             version: cert.version().0 + 1,
-            serial: serial_hex(cert.raw_serial()),
+            serial: cert::serial_hex(cert.raw_serial()),
             subject: cert.subject().to_string(),
             issuer: cert.issuer().to_string(),
             subject_raw: cert.subject().as_raw().to_vec(),
@@ -482,18 +471,26 @@ impl CertInfo {
     /// True when a TLS client connecting to `host` (a DNS name or IP address) accepts this
     /// certificate's names. Only SANs count, as in Go 1.15+ and rustls.
     pub fn covers_host(&self, host: &str) -> bool {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
         let Some(sans) = &self.sans else {
             return false;
         };
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            return sans.iter().any(|s| matches!(s, San::Ip(a) if *a == ip));
-        }
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        sans.iter().any(|s| match s {
-            San::Dns(d) => dns_matches(&d.trim_end_matches('.').to_ascii_lowercase(), &host),
-            _ => false,
-        })
+        let names = cert::Sans {
+            dns: sans
+                .iter()
+                .filter_map(|s| match s {
+                    San::Dns(d) => Some(d.clone()),
+                    _ => None,
+                })
+                .collect(),
+            ips: sans
+                .iter()
+                .filter_map(|s| match s {
+                    San::Ip(ip) => Some(*ip),
+                    _ => None,
+                })
+                .collect(),
+        };
+        cert::host_matches(&names, host)
     }
 
     /// Where `now` falls in the validity period.
@@ -578,7 +575,7 @@ impl CertInfo {
             if self_issued {
                 add(WarningKind::Other, "X.509 v1 certificate (no extensions, so no CA:TRUE): etcd (Go) and openssl still accept it as a trusted root, but a v3 CA made with `kvd pki init` is unambiguous".to_string());
             } else {
-                add(WarningKind::Other, "X.509 v1 certificate (no extensions: no SANs, no key usages): etcd (Go) accepts it only as a client certificate; rustls-based programs refuse v1 end-entity certificates".to_string());
+                add(WarningKind::Other, "X.509 v1 certificate (no extensions: no SANs, no key usages): etcd (Go) and kvd accept it only as a client certificate; programs verifying with webpki (most rustls clients and servers) refuse v1 end-entity certificates".to_string());
             }
         } else if self_issued && !self.is_ca() {
             add(WarningKind::Other, "self-signed but CA:TRUE missing (no basicConstraints CA flag): it cannot sign other certificates, and clients must trust this exact certificate".to_string());
@@ -673,27 +670,31 @@ fn looks_like_host(s: &str) -> bool {
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '*'))
 }
 
-fn dns_matches(pattern: &str, host: &str) -> bool {
-    if let Some(suffix) = pattern.strip_prefix("*.") {
-        match host.split_once('.') {
-            Some((label, rest)) => !label.is_empty() && rest == suffix,
-            None => false,
-        }
-    } else {
-        pattern == host
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn wildcards_match_one_label() {
-        assert!(dns_matches("*.example.com", "a.example.com"));
-        assert!(!dns_matches("*.example.com", "a.b.example.com"));
-        assert!(!dns_matches("*.example.com", "example.com"));
-        assert!(dns_matches("localhost", "localhost"));
+    fn covers_host_follows_gos_rules() {
+        let info = CertInfo {
+            sans: Some(vec![
+                San::Dns("*.example.com".into()),
+                San::Ip("10.0.0.1".parse().expect("ip")),
+            ]),
+            ..sample()
+        };
+        assert!(info.covers_host("a.example.com"));
+        assert!(!info.covers_host("a.b.example.com"));
+        assert!(!info.covers_host("example.com"));
+        assert!(info.covers_host("[10.0.0.1]"));
+        assert!(!info.covers_host("10.0.0.2"));
+    }
+
+    fn sample() -> CertInfo {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["x".to_string()]).expect("params");
+        let der = params.self_signed(&key).expect("cert").der().clone();
+        CertInfo::parse(der).expect("parse")
     }
 
     #[test]
@@ -707,7 +708,7 @@ mod tests {
 
     #[test]
     fn serial_is_trimmed_hex() {
-        assert_eq!(serial_hex(&[0, 0x1a, 0x02]), "1a:02");
-        assert_eq!(serial_hex(&[0]), "00");
+        assert_eq!(cert::serial_hex(&[0, 0x1a, 0x02]), "1a:02");
+        assert_eq!(cert::serial_hex(&[0]), "00");
     }
 }

@@ -1,6 +1,7 @@
 //! `kvd pki check`: do the CA, certificate and key given (etcdctl's `--cacert --cert --key`)
 //! belong together? The key must match the certificate, the certificate must chain to the CA
-//! and be valid now, fit its role (clientAuth for a client, ...) and cover `--hosts`. With
+//! and be valid now, fit its role (clientAuth for a client, ...) and cover `--hosts`. Whether
+//! it chains is judged by `x509`, as kvd's listeners judge a client certificate. With
 //! `--endpoints`, each endpoint gets a real TLS handshake ([`super::probe`]).
 //!
 //! Prints one line per finding (`ok`, `WARN`, `FAIL`) and exits 1 when anything failed.
@@ -9,56 +10,15 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
-use super::certinfo::{CertInfo, IssuerLookup, TimeStatus, WarningKind};
-use super::cli::CheckArgs;
+use super::args::CheckArgs;
+use super::certinfo::{CertInfo, IssuerLookup, Role, TimeStatus, WarningKind};
 use super::files;
+use super::finding::{Finding, Level};
 use super::keys::PrivateKey;
 use super::probe::{self, ProbeConfig};
 use super::{times, PkiError};
-
-/// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// Checked and fine.
-    Ok,
-    /// Works, but worth fixing.
-    Warn,
-    /// Broken: TLS will fail.
-    Fail,
-}
-
-/// One line of the report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    /// Severity.
-    pub level: Level,
-    /// The sentence.
-    pub text: String,
-}
-
-impl Finding {
-    /// A finding of level ok.
-    pub fn ok(text: impl Into<String>) -> Self {
-        Finding {
-            level: Level::Ok,
-            text: text.into(),
-        }
-    }
-    /// A finding of level warn.
-    pub fn warn(text: impl Into<String>) -> Self {
-        Finding {
-            level: Level::Warn,
-            text: text.into(),
-        }
-    }
-    /// A finding of level fail.
-    pub fn fail(text: impl Into<String>) -> Self {
-        Finding {
-            level: Level::Fail,
-            text: text.into(),
-        }
-    }
-}
+use crate::x509::cert::Usage;
+use crate::x509::{Failure, TrustStore};
 
 fn label(p: &Path) -> String {
     p.display().to_string()
@@ -118,6 +78,44 @@ pub fn chain_to_roots(
         }
     }
     Err("the chain is longer than 8 certificates".to_string())
+}
+
+/// How a kvd or etcd member trusting `roots` judges `chain` (leaf first) for `role`: the
+/// same verification (`x509`) kvd's listeners and dials use. A peer certificate
+/// must pass as a server and as a client certificate.
+fn server_verdict(
+    roots: &[CertInfo],
+    chain: &[CertInfo],
+    role: Role,
+    now: OffsetDateTime,
+) -> Result<(), Failure> {
+    let trust = TrustStore::new(roots.iter().map(|r| r.der.clone()).collect(), Vec::new())
+        .map_err(|(_, e)| Failure::Malformed(e))?;
+    let Some((leaf, intermediates)) = chain.split_first() else {
+        return Ok(());
+    };
+    let intermediates: Vec<_> = intermediates.iter().map(|c| c.der.clone()).collect();
+    let usages: &[Usage] = match role {
+        Role::Client => &[Usage::ClientAuth],
+        Role::Server => &[Usage::ServerAuth],
+        Role::Peer => &[Usage::ServerAuth, Usage::ClientAuth],
+    };
+    for usage in usages {
+        trust.verify(&leaf.der, &intermediates, now.unix_timestamp(), *usage)?;
+    }
+    Ok(())
+}
+
+/// True when the findings about the leaf's dates and role already report `failure`.
+fn reported_below(failure: &Failure, leaf: &CertInfo, role: Role, now: OffsetDateTime) -> bool {
+    match failure {
+        Failure::Expired { .. } | Failure::NotYetValid { .. } => matches!(
+            leaf.time_status(now),
+            TimeStatus::Expired | TimeStatus::NotYetValid
+        ),
+        Failure::IncompatibleUsage => !leaf.role_problems(role).is_empty(),
+        _ => false,
+    }
 }
 
 /// Runs `kvd pki check`; returns 0 when everything passed, 1 otherwise.
@@ -218,17 +216,41 @@ pub fn run(args: &CheckArgs, now: OffsetDateTime) -> Result<i32, PkiError> {
                 }
             }
             if !roots.is_empty() {
-                match chain_to_roots(leaf, &chain[1..], &roots, &ca_label) {
-                    Ok(path) => findings.push(Finding::ok(format!(
+                // The verdict is the server's (crate::x509, as kvd's listeners and dials
+                // judge); chain_to_roots only explains a refusal in more words.
+                let verdict = server_verdict(&roots, chain, args.role, now);
+                match (
+                    verdict,
+                    chain_to_roots(leaf, &chain[1..], &roots, &ca_label),
+                ) {
+                    (Ok(()), Ok(path)) => findings.push(Finding::ok(format!(
                         "{cert_label}: {name:?} chains to {ca_label} ({})",
                         path.iter()
                             .map(CertInfo::display_name)
                             .collect::<Vec<_>>()
                             .join(" <- ")
                     ))),
-                    Err(e) => findings.push(Finding::fail(format!(
+                    (Ok(()), Err(_)) => findings.push(Finding::ok(format!(
+                        "{cert_label}: {name:?} chains to {ca_label}"
+                    ))),
+                    (Err(_), Err(e)) => findings.push(Finding::fail(format!(
                         "{cert_label}: {name:?} was not issued by {ca_label}: {e}"
                     ))),
+                    (Err(f), Ok(path)) => {
+                        findings.push(Finding::ok(format!(
+                            "{cert_label}: {name:?} chains to {ca_label} ({})",
+                            path.iter()
+                                .map(CertInfo::display_name)
+                                .collect::<Vec<_>>()
+                                .join(" <- ")
+                        )));
+                        if !reported_below(&f, leaf, args.role, now) {
+                            findings.push(Finding::fail(format!(
+                                "{cert_label}: a peer trusting {ca_label} refuses it as a {} certificate: {f}",
+                                args.role.name()
+                            )));
+                        }
+                    }
                 }
             }
             match leaf.time_status(now) {

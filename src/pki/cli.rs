@@ -1,19 +1,23 @@
 //! The `kvd pki` command line (clap derive) and the small commands `init`, `server`, `peer`
-//! and `client`; `cluster`, `inspect` and `check` live in their own modules.
+//! and `client`; `cluster`, `inspect` and `check` live in their own modules, and the option
+//! groups they share in [`super::args`].
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use time::OffsetDateTime;
 
+use super::args::{
+    parse_time, parse_validity, CheckArgs, ClusterArgs, CommonArgs, InspectArgs, KeyArgs,
+};
+
 use super::ca::{self, Ca};
 use super::certinfo::Role;
 use super::files::{self, Naming, Output};
-use super::issue::{self, LeafSpec, Window};
+use super::issue::{self, LeafSpec};
 use super::keys::KeyType;
-use super::times::{self, Validity};
+use super::times::{self, Validity, Window};
 use super::{check, cluster, inspect, PkiError};
 
 /// `kvd pki`: certificates for etcd-style clusters, and a TLS doctor.
@@ -49,57 +53,6 @@ enum Cmd {
     Inspect(InspectArgs),
     /// Check that CA, certificate and key belong together, and diagnose a live TLS endpoint.
     Check(CheckArgs),
-}
-
-fn parse_validity(s: &str) -> Result<Validity, String> {
-    Validity::parse(s)
-}
-
-fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
-    times::parse_rfc3339(s)
-}
-
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let digits = s.strip_suffix('s').unwrap_or(s);
-    match digits.parse::<u64>() {
-        Ok(n) if n > 0 && n <= 600 => Ok(Duration::from_secs(n)),
-        _ => Err(format!(
-            "{s:?} is not a timeout in seconds between 1 and 600, e.g. 5s"
-        )),
-    }
-}
-
-/// Options shared by the commands that write files.
-#[derive(Debug, Args)]
-pub struct CommonArgs {
-    /// Directory to write to (and to read the CA from).
-    #[arg(long, default_value = ".")]
-    pub dir: PathBuf,
-    /// File naming: cfssl (ca.pem, ca-key.pem, NAME.pem, NAME-key.pem) or etcd (ca.crt,
-    /// ca.key, NAME.crt, NAME.key). Default: that of the CA already in --dir, else cfssl.
-    #[arg(long, value_enum)]
-    pub naming: Option<Naming>,
-    /// Overwrite existing files.
-    #[arg(long)]
-    pub force: bool,
-}
-
-/// Key and validity options of issued certificates.
-#[derive(Debug, Args)]
-pub struct KeyArgs {
-    /// Key type of the new key.
-    #[arg(long, value_enum, default_value = "ecdsa-p256")]
-    pub key_type: KeyType,
-    /// Validity from now: days (365 or 365d), weeks (52w), years (1y) or hours (8760h).
-    #[arg(long, default_value = "1y", value_parser = parse_validity)]
-    pub validity: Validity,
-    /// Start of validity, RFC 3339 (default: 5 minutes ago, for clock skew).
-    #[arg(long, value_parser = parse_time)]
-    pub not_before: Option<OffsetDateTime>,
-    /// End of validity, RFC 3339; overrides --validity (a date in the past makes an expired
-    /// certificate, for tests).
-    #[arg(long, value_parser = parse_time)]
-    pub not_after: Option<OffsetDateTime>,
 }
 
 /// `kvd pki init`.
@@ -151,81 +104,6 @@ pub struct LeafArgs {
     key: KeyArgs,
     #[command(flatten)]
     common: CommonArgs,
-}
-
-/// `kvd pki cluster`.
-#[derive(Debug, Args)]
-pub struct ClusterArgs {
-    /// The members and their peer URLs: NAME=https://HOST:PORT,... (peer port default 2380).
-    #[arg(long, value_delimiter = ',', required = true)]
-    pub members: Vec<String>,
-    /// Client URLs for members whose client port is not HOST:2379: NAME=https://HOST:PORT,...
-    #[arg(long, value_delimiter = ',')]
-    pub client_urls: Vec<String>,
-    /// User name (CN) of the client certificate for etcdctl.
-    #[arg(long, default_value = "root")]
-    pub client_name: String,
-    /// Also make member certificates valid for localhost and 127.0.0.1 (and listen there).
-    #[arg(long)]
-    pub with_localhost: bool,
-    /// Validity of a new CA (an existing CA in --dir is reused).
-    #[arg(long, default_value = "10y", value_parser = parse_validity)]
-    pub ca_validity: Validity,
-    /// Common name of a new CA.
-    #[arg(long)]
-    pub ca_cn: Option<String>,
-    /// initial-cluster-token (default: a random kvd-cluster-XXXXXXXX).
-    #[arg(long)]
-    pub token: Option<String>,
-    /// Directory where the members will read the certificate files, as written in the YAML
-    /// (default: the absolute path of --dir).
-    #[arg(long)]
-    pub remote_dir: Option<PathBuf>,
-    /// Data directory of each member; {name} is replaced by the member name (default:
-    /// REMOTE_DIR/{name}.etcd). Without {name}, it is the parent of NAME.etcd.
-    #[arg(long)]
-    pub data_dir: Option<String>,
-    /// Key and validity of the issued certificates.
-    #[command(flatten)]
-    pub key: KeyArgs,
-    /// Output options.
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
-/// `kvd pki inspect`.
-#[derive(Debug, Args)]
-pub struct InspectArgs {
-    /// Certificate and key files (PEM or DER); give the CA too to see the chain.
-    #[arg(required = true)]
-    pub files: Vec<PathBuf>,
-}
-
-/// `kvd pki check`.
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// The trusted CA file (as etcdctl's --cacert or etcd's --trusted-ca-file).
-    #[arg(long)]
-    pub cacert: PathBuf,
-    /// The certificate to check (as etcdctl's --cert).
-    #[arg(long, requires = "key")]
-    pub cert: Option<PathBuf>,
-    /// Its private key (as etcdctl's --key).
-    #[arg(long, requires = "cert")]
-    pub key: Option<PathBuf>,
-    /// What the certificate is for: client (default, as with etcdctl), server or peer.
-    #[arg(long, value_enum, default_value = "client")]
-    pub role: Role,
-    /// Hosts the certificate must be valid for (checked against its SANs), comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    pub hosts: Vec<String>,
-    /// Endpoints to connect to, comma-separated (https://HOST:PORT): a real TLS handshake
-    /// with --cacert, --cert and --key, and the exact reason when it fails.
-    #[arg(long, value_delimiter = ',')]
-    pub endpoints: Vec<String>,
-    /// Timeout per endpoint, in seconds.
-    #[arg(long, default_value = "5s", value_parser = parse_timeout)]
-    pub timeout: Duration,
 }
 
 /// Parses `args` (what follows `pki`) and runs the command; see [`super::run`].
@@ -401,13 +279,5 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn timeouts_parse() {
-        assert_eq!(parse_timeout("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_timeout("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_timeout("0").is_err());
-        assert!(parse_timeout("x").is_err());
     }
 }

@@ -9,12 +9,13 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
+use super::args::ClusterArgs;
 use super::ca::{self, Ca};
 use super::certinfo::Role;
-use super::cli::ClusterArgs;
 use super::files::{self, Naming, Output};
-use super::issue::{self, Host, LeafSpec, Window};
-use super::{times, PkiError};
+use super::issue::{self, Host, LeafSpec};
+use super::times::{self, Window};
+use super::PkiError;
 
 /// The default client port when `--client-urls` does not name one.
 pub const DEFAULT_CLIENT_PORT: u16 = 2379;

@@ -8,11 +8,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rustls_pki_types::pem::SectionKind;
-use rustls_pki_types::{
-    CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
-};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::PkiError;
+use crate::x509::pem;
 
 /// How output files are named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -244,39 +243,27 @@ pub fn read_pem(path: &Path) -> Result<PemContents, PkiError> {
 /// A message describing why the bytes are neither PEM nor a DER certificate.
 pub fn parse_pem(bytes: &[u8]) -> Result<PemContents, String> {
     let mut out = PemContents {
-        encrypted_key: contains(bytes, b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
-            || contains(bytes, b"Proc-Type: 4,ENCRYPTED"),
+        encrypted_key: pem::has_encrypted_key(bytes),
         ..PemContents::default()
     };
-    let mut reader = std::io::BufReader::new(bytes);
-    let mut sections = 0usize;
-    loop {
-        match rustls_pki_types::pem::from_buf(&mut reader) {
-            Ok(Some((kind, der))) => {
-                sections += 1;
-                match kind {
-                    SectionKind::Certificate => out.certs.push(CertificateDer::from(der)),
-                    SectionKind::PrivateKey => out.keys.push((
-                        KeyEncoding::Pkcs8,
-                        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der)),
-                    )),
-                    SectionKind::RsaPrivateKey => out.keys.push((
-                        KeyEncoding::Pkcs1,
-                        PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der)),
-                    )),
-                    SectionKind::EcPrivateKey => out.keys.push((
-                        KeyEncoding::Sec1,
-                        PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(der)),
-                    )),
-                    SectionKind::Csr => out.csr = true,
-                    _ => {}
+    let sections = pem::sections(bytes).map_err(|e| format!("not a valid PEM file: {e}"))?;
+    for (kind, der) in &sections {
+        match kind {
+            SectionKind::Certificate => out.certs.push(CertificateDer::from(der.clone())),
+            SectionKind::Csr => out.csr = true,
+            _ => {
+                if let Some(key) = pem::private_key(*kind, der) {
+                    let encoding = match key {
+                        PrivateKeyDer::Pkcs1(_) => KeyEncoding::Pkcs1,
+                        PrivateKeyDer::Sec1(_) => KeyEncoding::Sec1,
+                        _ => KeyEncoding::Pkcs8,
+                    };
+                    out.keys.push((encoding, key));
                 }
             }
-            Ok(None) => break,
-            Err(e) => return Err(format!("not a valid PEM file: {e}")),
         }
     }
-    if sections == 0 && !out.encrypted_key && !contains(bytes, b"-----BEGIN") {
+    if sections.is_empty() && !out.encrypted_key && !pem::contains(bytes, b"-----BEGIN") {
         // No PEM at all: a DER certificate starts with a SEQUENCE tag.
         if bytes.first() == Some(&0x30) && x509_parser::parse_x509_certificate(bytes).is_ok() {
             out.certs.push(CertificateDer::from(bytes.to_vec()));
@@ -285,10 +272,6 @@ pub fn parse_pem(bytes: &[u8]) -> Result<PemContents, String> {
         }
     }
     Ok(out)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Reads the certificates of `path`, failing when there are none.

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
+use super::args::InspectArgs;
 use super::certinfo::{CertInfo, IssuerLookup, Role};
-use super::cli::InspectArgs;
 use super::files::{self, KeyEncoding};
 use super::keys::PrivateKey;
 use super::{times, PkiError};

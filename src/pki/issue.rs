@@ -11,56 +11,12 @@ use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
     SanType,
 };
-use time::OffsetDateTime;
 
 use super::ca::{self, Ca};
 use super::certinfo::{CertInfo, Role};
 use super::keys::{self, KeyType};
-use super::times::{self, Validity, CLOCK_SKEW};
+use super::times::{self, Window};
 use super::PkiError;
-
-/// A certificate's validity period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    /// Start of validity.
-    pub not_before: OffsetDateTime,
-    /// End of validity.
-    pub not_after: OffsetDateTime,
-    /// True when the end was given explicitly (`--not-after`), so it must not be shortened.
-    pub explicit_end: bool,
-}
-
-impl Window {
-    /// The window from the command line: `--not-before` (default: now minus a little clock
-    /// skew), and `--not-after` (default: now plus `validity`).
-    ///
-    /// # Errors
-    /// [`PkiError::BadFlag`] when the end is not after the start.
-    pub fn resolve(
-        now: OffsetDateTime,
-        validity: Validity,
-        not_before: Option<OffsetDateTime>,
-        not_after: Option<OffsetDateTime>,
-    ) -> Result<Window, PkiError> {
-        let nb = not_before.unwrap_or(now - CLOCK_SKEW);
-        let na = not_after.unwrap_or(now + validity.0);
-        if na <= nb {
-            return Err(PkiError::bad_flag(
-                "--not-after",
-                format!(
-                    "the certificate would end ({}) before it starts ({})",
-                    times::rfc3339(na),
-                    times::rfc3339(nb)
-                ),
-            ));
-        }
-        Ok(Window {
-            not_before: nb,
-            not_after: na,
-            explicit_end: not_after.is_some(),
-        })
-    }
-}
 
 /// A host a certificate is valid for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,7 +245,7 @@ pub fn issue(ca: &Ca, spec: &LeafSpec) -> Result<Issued, PkiError> {
 mod tests {
     use super::*;
     use std::path::Path;
-    use time::Duration;
+    use time::{Duration, OffsetDateTime};
 
     fn window(now: OffsetDateTime, days: i64) -> Window {
         Window {

@@ -5,13 +5,16 @@
 //! TLS cluster set-up (certificates plus one etcd-style `--config-file` YAML per member),
 //! explaining certificates (`inspect`) and diagnosing TLS failures (`check`).
 //!
-//! It depends only on the crypto and parsing crates (rcgen, x509-parser, rustls) and never on
-//! the server's own modules: the server may use [`certinfo`] later, not the other way round.
+//! It depends on the crypto and parsing crates (rcgen, x509-parser, rustls) and on
+//! `x509`, the certificate module the TLS layer uses too, so that `check` judges a
+//! chain exactly as kvd's listeners and dials do; never on the server's own modules.
 //!
 //! Module map:
-//! - [`cli`]: the clap definitions and the dispatch to each command.
+//! - [`cli`]: the clap parser and the dispatch to each command; `init`, `server`, `peer`,
+//!   `client`.
+//! - [`args`]: the option groups and the arguments of `cluster`, `inspect` and `check`.
 //! - [`error`]: [`PkiError`], the one error type of this module.
-//! - [`times`]: RFC 3339 dates and `--validity` durations.
+//! - [`times`]: RFC 3339 dates, `--validity` durations and a certificate's validity window.
 //! - [`files`]: file naming conventions (cfssl / etcd), reading PEM, safe writing (no
 //!   overwrite without `--force`, private keys 0600).
 //! - [`keys`]: key generation and loading private keys of any common PEM format.
@@ -22,8 +25,11 @@
 //!   warnings, shared by `inspect` and `check`.
 //! - [`inspect`]: the `inspect` command.
 //! - [`check`]: the `check` command's file checks.
-//! - [`probe`]: the `check` command's live TLS handshake and failure classification.
+//! - [`finding`]: one line of the `check` report.
+//! - [`probe`]: the `check` command's live TLS handshake (the server's certificate judged by
+//!   `x509`) and failure classification.
 
+pub mod args;
 pub mod ca;
 pub mod certinfo;
 pub mod check;
@@ -31,6 +37,7 @@ pub mod cli;
 pub mod cluster;
 pub mod error;
 pub mod files;
+pub mod finding;
 pub mod inspect;
 pub mod issue;
 pub mod keys;

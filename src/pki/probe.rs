@@ -1,6 +1,7 @@
 //! The live part of `kvd pki check --endpoints`: a real TLS handshake (rustls, ALPN h2 and
 //! http/1.1) with the given CA, certificate and key, then one exchange of application data,
-//! and the exact reason when anything fails:
+//! and the exact reason when anything fails. The server's certificate is judged by
+//! `x509`, as kvd's own dials judge it (X.509 v1 certificates included):
 //! - the server certificate is not valid for the host (names the host, lists the SANs),
 //!   issued by an unknown CA, expired, or lacks serverAuth;
 //! - the server refused our client certificate, or wanted one and none was given;
@@ -17,20 +18,22 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
+use rustls::client::ResolvesClientCert;
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
 use rustls::{
     AlertDescription, CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct,
-    RootCertStore, SignatureScheme, StreamOwned,
+    OtherError, SignatureScheme, StreamOwned,
 };
 use time::OffsetDateTime;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Name;
 
 use super::certinfo::{CertInfo, Role, TimeStatus};
-use super::check::Finding;
+use super::finding::Finding;
 use super::times;
+use crate::x509::{sig, Failure, TrustStore};
 
 /// What to connect with.
 #[derive(Debug)]
@@ -70,11 +73,12 @@ impl Shared {
     }
 }
 
-/// Verifies with webpki like any rustls client, but remembers the server's chain so failures
-/// can name its SANs and issuer.
+/// Judges the server's certificate as kvd's own dials do ([`TrustStore::verify_server`]),
+/// and remembers its chain so failures can name its SANs and issuer.
 #[derive(Debug)]
 struct RecordingVerifier {
-    inner: Arc<WebPkiServerVerifier>,
+    trust: TrustStore,
+    algs: WebPkiSupportedAlgorithms,
     record: Shared,
 }
 
@@ -84,15 +88,20 @@ impl ServerCertVerifier for RecordingVerifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
+        _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         self.record.lock().server_chain = std::iter::once(end_entity)
             .chain(intermediates)
             .map(|c| c.clone().into_owned())
             .collect();
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        self.trust
+            .verify_server(end_entity, intermediates, server_name, now)
+            .map(|()| ServerCertVerified::assertion())
+            .map_err(|f| {
+                rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(f))))
+            })
     }
 
     fn verify_tls12_signature(
@@ -101,7 +110,7 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        sig::verify(message, cert, dss, &self.algs, false)
     }
 
     fn verify_tls13_signature(
@@ -110,11 +119,11 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        sig::verify(message, cert, dss, &self.algs, true)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.algs.supported_schemes()
     }
 }
 
@@ -273,18 +282,16 @@ fn attempt(
 ) -> Result<Attempt, String> {
     let may_retry = alpn.len() > 1;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut store = RootCertStore::empty();
-    for (der, name) in cfg.roots.iter().zip(&cfg.root_names) {
-        store.add(der.clone()).map_err(|e| {
-            format!(
-                "{}: {name:?} cannot be used as a trust anchor ({e})",
-                cfg.ca_label
-            )
-        })?;
-    }
-    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
-        .build()
-        .map_err(|e| format!("cannot build a verifier from {}: {e}", cfg.ca_label))?;
+    let trust = TrustStore::new(cfg.roots.clone(), Vec::new()).map_err(|(index, e)| {
+        let name = index
+            .and_then(|i| cfg.root_names.get(i))
+            .map(|n| format!("{n:?}"))
+            .unwrap_or_default();
+        format!(
+            "{}: {name} cannot be used as a trust anchor ({e})",
+            cfg.ca_label
+        )
+    })?;
     let record = Shared::default();
     let key = match &cfg.client {
         Some((chain, key)) => {
@@ -294,12 +301,14 @@ fn attempt(
         }
         None => None,
     };
+    let provider_algs = provider.signature_verification_algorithms;
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(rustls::ALL_VERSIONS)
         .map_err(|e| format!("TLS set-up failed: {e}"))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(RecordingVerifier {
-            inner,
+            trust,
+            algs: provider_algs,
             record: record.clone(),
         }))
         .with_client_cert_resolver(Arc::new(RecordingResolver {
@@ -511,14 +520,18 @@ fn explain_handshake_error(
             let Some(s) = &server else {
                 return format!("the server certificate was refused: {ce:?}");
             };
-            match ce {
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => format!(
+            let failure = match ce {
+                CertificateError::Other(OtherError(e)) => e.downcast_ref::<Failure>(),
+                _ => None,
+            };
+            match failure {
+                Some(Failure::Host(_)) => format!(
                     "the server certificate {server_name} is not valid for {:?}: its SANs are {}. Connect with one of those names, or reissue the certificate with --hosts including {}",
                     target.host,
                     s.san_list(),
                     target.host
                 ),
-                CertificateError::UnknownIssuer => {
+                Some(Failure::UnknownAuthority { .. }) => {
                     let same_name = cfg.root_names.contains(&s.issuer);
                     if same_name {
                         format!(
@@ -534,30 +547,21 @@ fn explain_handshake_error(
                         )
                     }
                 }
-                CertificateError::BadSignature => format!(
-                    "the server certificate {server_name}'s signature does not verify with {}: signed by a different CA with the same name?",
-                    cfg.ca_label
-                ),
-                CertificateError::Expired | CertificateError::ExpiredContext { .. } => format!(
+                Some(Failure::Expired { .. }) => format!(
                     "the server certificate {server_name} expired on {} ({}): reissue it and restart the member",
                     times::rfc3339(s.not_after),
                     times::relative(now, s.not_after)
                 ),
-                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => format!(
+                Some(Failure::NotYetValid { .. }) => format!(
                     "the server certificate {server_name} is not valid before {}: check the clocks",
                     times::rfc3339(s.not_before)
                 ),
-                CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => format!(
+                Some(Failure::IncompatibleUsage) => format!(
                     "the server certificate {server_name} is not for TLS servers: {}",
                     s.role_problems(Role::Server).join("; ")
                 ),
-                other => {
-                    let mut msg = format!("the server certificate {server_name} was refused: {other:?}");
-                    if s.version == 1 {
-                        msg.push_str(" (it is an X.509 v1 certificate, which rustls refuses; reissue it with `kvd pki server`)");
-                    }
-                    msg
-                }
+                Some(other) => format!("the server certificate {server_name} was refused: {other}"),
+                None => format!("the server certificate {server_name} was refused: {ce:?}"),
             }
         }
         rustls::Error::AlertReceived(alert) => {
@@ -649,11 +653,6 @@ fn explain_refused_client(
                 "the server trusts client certificates from {trusted}, but it is issued by {:?}",
                 c.issuer
             ));
-        }
-        if c.version == 1 {
-            reasons.push(
-                "it is an X.509 v1 certificate, which rustls-based servers refuse".to_string(),
-            );
         }
     }
     let why = if reasons.is_empty() {

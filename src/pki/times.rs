@@ -5,22 +5,16 @@
 
 use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
+use super::PkiError;
+
 /// How far in the past a new certificate's not-before date is set, so that members whose
 /// clocks run a little behind accept a certificate issued a moment ago.
 pub const CLOCK_SKEW: Duration = Duration::minutes(5);
 
-/// Formats `t` as RFC 3339 in UTC with second precision, e.g. `2025-01-31T12:00:00Z`.
+/// Formats `t` as RFC 3339 in UTC with second precision, e.g. `2025-01-31T12:00:00Z` (the
+/// form Go's x509 errors print, which the TLS layer uses too).
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    crate::x509::cert::rfc3339(t)
 }
 
 /// Parses an RFC 3339 date-time (`2025-01-31T12:00:00Z`, `2025-01-31 12:00:00+02:00`,
@@ -140,6 +134,49 @@ impl Validity {
             return Err(bad());
         }
         Ok(Validity(d))
+    }
+}
+
+/// A certificate's validity period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// True when the end was given explicitly (`--not-after`), so it must not be shortened.
+    pub explicit_end: bool,
+}
+
+impl Window {
+    /// The window from the command line: `--not-before` (default: now minus a little clock
+    /// skew), and `--not-after` (default: now plus `validity`).
+    ///
+    /// # Errors
+    /// [`PkiError::BadFlag`] when the end is not after the start.
+    pub fn resolve(
+        now: OffsetDateTime,
+        validity: Validity,
+        not_before: Option<OffsetDateTime>,
+        not_after: Option<OffsetDateTime>,
+    ) -> Result<Window, PkiError> {
+        let nb = not_before.unwrap_or(now - CLOCK_SKEW);
+        let na = not_after.unwrap_or(now + validity.0);
+        if na <= nb {
+            return Err(PkiError::bad_flag(
+                "--not-after",
+                format!(
+                    "the certificate would end ({}) before it starts ({})",
+                    rfc3339(na),
+                    rfc3339(nb)
+                ),
+            ));
+        }
+        Ok(Window {
+            not_before: nb,
+            not_after: na,
+            explicit_end: not_after.is_some(),
+        })
     }
 }
 

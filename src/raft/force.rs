@@ -13,8 +13,9 @@ use raft::prelude::{ConfChange, ConfChangeType, ConfChangeV2, Entry, EntryType};
 use raft::{GetEntriesContext, Storage as _};
 
 use super::node::decode_conf_change;
+use super::LogBatch;
 use super::LogStore;
-use crate::storage::{RaftBatch, StorageError};
+use crate::storage::StorageError;
 
 /// What forcing a one-member cluster changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -129,12 +130,13 @@ pub fn force_new_cluster(
             ..ForcedCluster::default()
         });
     }
-    let mut batch = RaftBatch::default();
+    let mut batch = LogBatch::default();
     store.truncate_after(commit, &mut batch);
     store.append(&changes, &mut batch);
     hs.commit = index;
     store.set_hard_state(&hs, &mut batch);
-    store.write(batch)?;
+    store.write(batch);
+    store.sync()?;
     Ok(ForcedCluster {
         removed,
         discarded,
@@ -167,10 +169,10 @@ mod tests {
     use super::*;
     use raft::prelude::HardState;
 
-    fn engine() -> (tempfile::TempDir, crate::storage::Engine) {
+    fn wal() -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
-        let engine = crate::storage::Engine::open(dir.path()).unwrap();
-        (dir, engine)
+        let path = dir.path().join("wal");
+        (dir, path)
     }
 
     fn normal(index: u64, term: u64) -> Entry {
@@ -192,9 +194,9 @@ mod tests {
     }
 
     /// A three-member log: entries 2..=6 at term 2, committed up to `commit`.
-    fn three_members(engine: &crate::storage::Engine, extra: Vec<Entry>, commit: u64) -> LogStore {
-        let store = LogStore::open(engine.clone()).unwrap();
-        let mut batch = RaftBatch::default();
+    fn three_members(wal: &std::path::Path, extra: Vec<Entry>, commit: u64) -> LogStore {
+        let store = LogStore::open(wal, None).unwrap();
+        let mut batch = LogBatch::default();
         store.bootstrap_voters(&[1, 2, 3], &mut batch);
         let mut entries: Vec<Entry> = (2..=4).map(|i| normal(i, 2)).collect();
         entries.extend(extra);
@@ -206,7 +208,8 @@ mod tests {
             ..Default::default()
         };
         store.set_hard_state(&hs, &mut batch);
-        store.write(batch).unwrap();
+        store.write(batch);
+        store.sync().unwrap();
         store
     }
 
@@ -229,13 +232,14 @@ mod tests {
 
     #[test]
     fn removes_the_others_after_the_commit_index_and_drops_uncommitted_entries() {
-        let (_d, engine) = engine();
-        let store = three_members(&engine, vec![normal(5, 3), normal(6, 3)], 4);
+        let (_d, wal) = wal();
+        let store = three_members(&wal, vec![normal(5, 3), normal(6, 3)], 4);
         let forced = force_new_cluster(&store, 2, 3).unwrap();
         assert_eq!(forced.removed, vec![1, 3]);
         assert_eq!(forced.discarded, 2);
         assert_eq!(forced.commit, 6);
-        let reopened = LogStore::open(engine).unwrap();
+        drop(store);
+        let reopened = LogStore::open(&wal, None).unwrap();
         assert_eq!(reopened.last_index(), 6);
         assert_eq!(reopened.hard_state().commit, 6);
         assert_eq!(
@@ -254,12 +258,8 @@ mod tests {
 
     #[test]
     fn committed_but_unapplied_additions_are_removed_too() {
-        let (_d, engine) = engine();
-        let store = three_members(
-            &engine,
-            vec![conf(5, 3, ConfChangeType::AddLearnerNode, 9)],
-            5,
-        );
+        let (_d, wal) = wal();
+        let store = three_members(&wal, vec![conf(5, 3, ConfChangeType::AddLearnerNode, 9)], 5);
         let forced = force_new_cluster(&store, 1, 4).unwrap();
         assert_eq!(forced.removed, vec![2, 3, 9]);
         assert_eq!(forced.discarded, 0);
@@ -267,12 +267,8 @@ mod tests {
 
     #[test]
     fn a_learner_forced_alone_becomes_a_voter() {
-        let (_d, engine) = engine();
-        let store = three_members(
-            &engine,
-            vec![conf(5, 3, ConfChangeType::AddLearnerNode, 7)],
-            5,
-        );
+        let (_d, wal) = wal();
+        let store = three_members(&wal, vec![conf(5, 3, ConfChangeType::AddLearnerNode, 7)], 5);
         force_new_cluster(&store, 7, 5).unwrap();
         assert_eq!(
             kinds(&store, 6),
@@ -287,12 +283,12 @@ mod tests {
 
     #[test]
     fn a_lone_voter_keeps_entries_past_its_recorded_commit() {
-        let (_d, engine) = engine();
-        let store = LogStore::open(engine.clone()).unwrap();
-        let mut batch = RaftBatch::default();
+        let (_d, wal) = wal();
+        let store = LogStore::open(&wal, None).unwrap();
+        let mut batch = LogBatch::default();
         store.bootstrap_voters(&[5], &mut batch);
         store.append(&[normal(2, 2), normal(3, 2)], &mut batch);
-        store.write(batch).unwrap();
+        store.write(batch);
         let forced = force_new_cluster(&store, 5, 1).unwrap();
         assert_eq!(forced.discarded, 0);
         assert_eq!(forced.commit, 3);
@@ -302,11 +298,11 @@ mod tests {
 
     #[test]
     fn a_member_already_alone_is_left_unchanged() {
-        let (_d, engine) = engine();
-        let store = LogStore::open(engine.clone()).unwrap();
-        let mut batch = RaftBatch::default();
+        let (_d, wal) = wal();
+        let store = LogStore::open(&wal, None).unwrap();
+        let mut batch = LogBatch::default();
         store.bootstrap_voters(&[5], &mut batch);
-        store.write(batch).unwrap();
+        store.write(batch);
         let forced = force_new_cluster(&store, 5, 1).unwrap();
         assert_eq!(forced.removed, Vec::<u64>::new());
         assert_eq!(forced.discarded, 0);

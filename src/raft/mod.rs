@@ -12,7 +12,7 @@ mod sim;
 pub mod transport;
 
 pub use force::{force_new_cluster, ForcedCluster};
-pub use log_store::{LogStore, SnapshotSource};
+pub use log_store::{LogBatch, LogStore, SnapshotSource};
 pub use node::{NoPeers, NodeError, RaftConfig, RaftHandle, RaftNode, RaftStatus, Transport};
 
 use thiserror::Error;
@@ -103,10 +103,18 @@ impl Committed {
     }
 }
 
-/// What raft drives: applies committed entries in order, durably with the applied index.
+/// What raft drives: applies committed entries in order, with the applied index.
 pub trait StateMachine: Send + 'static {
-    /// The index of the last applied entry (persisted with the state it produced).
+    /// The index of the last applied entry (stored with the state it produced).
     fn applied_index(&self) -> u64;
+
+    /// The applied index the state holds durably (a crash keeps at least this much): log
+    /// entries after it must stay in the WAL, to be applied again after a crash.
+    fn durable_index(&self) -> u64;
+
+    /// The raft metadata stored with the last snapshot restored, if any (see
+    /// [`StateMachine::restore`]).
+    fn snapshot_meta(&self) -> Option<Vec<u8>>;
 
     /// Applies entries in log order.
     ///
@@ -114,12 +122,27 @@ pub trait StateMachine: Send + 'static {
     /// A storage failure; the node stops (fail-stop), it never skips an entry.
     fn apply(&mut self, entries: Vec<Committed>) -> Result<(), StorageError>;
 
-    /// Replaces the whole state with a snapshot's `data` taken at raft `index`.
+    /// Replaces the whole state with a snapshot's `data` taken at raft `index`, durably, and
+    /// keeps `raft_meta` (raft's encoded snapshot metadata) with it.
     ///
     /// # Errors
     /// Storage failure or data that cannot be read.
-    fn restore(&mut self, index: u64, data: &[u8]) -> Result<(), StorageError>;
+    fn restore(&mut self, index: u64, data: &[u8], raft_meta: &[u8]) -> Result<(), StorageError>;
 
     /// Leadership changed: `leader` is the new leader's ID (0 = none).
     fn on_leader_change(&mut self, leader: u64, term: u64, is_self: bool);
+}
+
+/// raft's snapshot metadata, encoded for [`StateMachine::restore`].
+pub(crate) fn encode_snapshot_meta(meta: &raft::prelude::SnapshotMetadata) -> Vec<u8> {
+    use protobuf::Message as _;
+    meta.write_to_bytes().unwrap_or_default()
+}
+
+/// The snapshot metadata [`encode_snapshot_meta`] encoded, if the bytes hold one.
+pub(crate) fn decode_snapshot_meta(bytes: &[u8]) -> Option<raft::prelude::SnapshotMetadata> {
+    use protobuf::Message as _;
+    let mut meta = raft::prelude::SnapshotMetadata::default();
+    meta.merge_from_bytes(bytes).ok()?;
+    Some(meta)
 }

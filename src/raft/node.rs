@@ -10,10 +10,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use super::log_store::LogBatch;
 use super::{
     Committed, LogStore, MemberChange, Progress, ProposeError, SnapshotSource, StateMachine,
 };
-use crate::storage::{Engine, RaftBatch, StorageError};
+use crate::storage::StorageError;
 
 /// Static raft settings of one member.
 #[derive(Debug, Clone)]
@@ -260,7 +261,6 @@ struct PendingRead {
 pub struct RaftNode<S: StateMachine, T: Transport> {
     raw: RawNode<LogStore>,
     store: LogStore,
-    engine: Engine,
     sm: S,
     transport: T,
     rx: mpsc::Receiver<Request>,
@@ -321,31 +321,51 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
     /// Storage failure or a configuration raft-rs refuses.
     pub fn new(
         config: RaftConfig,
-        engine: Engine,
+        store: LogStore,
         sm: S,
         snapshot_source: SnapshotSource,
         make_transport: impl FnOnce(RaftHandle) -> T,
     ) -> Result<(Self, RaftHandle), NodeError> {
-        let store = LogStore::open(engine.clone())?;
         if store.is_empty() && !config.initial_voters.is_empty() {
             let cs = raft::prelude::ConfState {
                 voters: config.initial_voters.clone(),
                 ..Default::default()
             };
-            let mut batch = RaftBatch::default();
+            let mut batch = LogBatch::default();
             store.bootstrap(&cs, &mut batch);
-            store.write(batch)?;
-            engine.flush()?;
+            store.write(batch);
+            store.sync()?;
         }
         store.set_snapshot_source(snapshot_source);
-        // Everything applied was committed: a commit index recorded below it (a crash between
-        // two writes) is raised, as raft-rs requires applied <= committed.
         let applied_before = sm.applied_index();
-        if store.hard_state().commit < applied_before && applied_before <= store.last_index() {
-            let mut batch = RaftBatch::default();
+        if applied_before > store.last_index() {
+            // A crash after a snapshot from the leader replaced the state but before the log
+            // recorded it: record it now, from what the state machine stored with it.
+            let meta = sm
+                .snapshot_meta()
+                .and_then(|bytes| super::decode_snapshot_meta(&bytes))
+                .filter(|m| m.index == applied_before)
+                .ok_or_else(|| StorageError::Corrupt {
+                    what: "raft log".into(),
+                    detail: format!(
+                        "the state is at index {applied_before}, past the log's last index {}, without the snapshot it came from",
+                        store.last_index()
+                    ),
+                })?;
+            let mut snap = raft::prelude::Snapshot::default();
+            snap.set_metadata(meta);
+            let mut batch = LogBatch::default();
+            store.apply_snapshot(&snap, &mut batch);
+            store.write(batch);
+            store.sync()?;
+        }
+        // Everything applied was committed: a commit index recorded below it (it is synced
+        // lazily) is raised, as raft-rs requires applied <= committed.
+        if store.hard_state().commit < applied_before {
+            let mut batch = LogBatch::default();
             store.set_commit(applied_before, &mut batch);
-            store.write(batch)?;
-            engine.flush()?;
+            store.write(batch);
+            store.sync()?;
         }
         let heartbeat_ms = config.heartbeat.as_millis().max(1);
         let election_ticks =
@@ -384,7 +404,6 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         let node = Self {
             raw,
             store,
-            engine,
             sm,
             transport,
             rx,
@@ -639,12 +658,15 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
                 "installing snapshot from the leader"
             );
             crate::kvd_crash_point!("snapshot::before_install");
-            self.sm.restore(index, snap.get_data())?;
+            // The state first, durably, with the snapshot's raft metadata; then the log. A
+            // crash in between leaves a state past the log, which the next start repairs.
+            let meta = super::encode_snapshot_meta(snap.get_metadata());
+            self.sm.restore(index, snap.get_data(), &meta)?;
             crate::kvd_crash_point!("snapshot::after_install");
-            let mut batch = RaftBatch::default();
+            let mut batch = LogBatch::default();
             self.store.apply_snapshot(&snap, &mut batch);
-            self.store.write(batch)?;
-            self.engine.flush()?;
+            self.store.write(batch);
+            self.store.sync()?;
             let _ = self.applied_tx.send(self.sm.applied_index());
         }
         for rs in ready.take_read_states() {
@@ -655,33 +677,28 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
             }
         }
         let committed = ready.take_committed_entries();
-        let mut batch = RaftBatch::default();
-        let mut wrote = false;
+        let mut batch = LogBatch::default();
         // As etcd's WAL: only new entries, a new term or a new vote must be durable before
         // the messages that depend on them go out; a commit index alone need not be (it is
         // learnt again from the leader, and raised to the applied index on start).
         let mut must_sync = false;
         if !ready.entries().is_empty() {
             self.store.append(ready.entries(), &mut batch);
-            wrote = true;
             must_sync = true;
         }
         if let Some(hs) = ready.hs() {
             let before = self.store.hard_state();
             must_sync |= hs.term != before.term || hs.vote != before.vote;
             self.store.set_hard_state(hs, &mut batch);
-            wrote = true;
         }
         crate::kvd_crash_point!("raft::before_persist");
-        if wrote {
-            // Written before the state the committed entries produce, so that storage never
-            // holds an applied index above the commit index it recorded.
-            self.store.write(batch)?;
-        }
+        self.store.write(batch);
+        // Committed entries are already durable here (raft-rs hands out only persisted ones),
+        // so applying them overlaps nothing that must come first.
         self.apply(committed)?;
         if must_sync {
             // Durable before anything that depends on it is sent or acknowledged.
-            self.engine.flush()?;
+            self.store.sync()?;
         }
         crate::kvd_crash_point!("raft::after_persist");
         if !ready.persisted_messages().is_empty() {
@@ -689,9 +706,9 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         }
         let mut light = self.raw.advance(ready);
         if let Some(commit) = light.commit_index() {
-            let mut batch = RaftBatch::default();
+            let mut batch = LogBatch::default();
             self.store.set_commit(commit, &mut batch);
-            self.store.write(batch)?;
+            self.store.write(batch);
         }
         self.transport.send(light.take_messages());
         let committed = light.take_committed_entries();
@@ -720,9 +737,13 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
                     let cc = decode_conf_change(&e);
                     let cs = self.raw.apply_conf_change(&cc)?;
-                    let mut batch = RaftBatch::default();
+                    let mut batch = LogBatch::default();
                     self.store.set_conf_state(&cs, &mut batch);
-                    self.store.write(batch)?;
+                    self.store.write(batch);
+                    // Durable before the state machine could make this entry's application
+                    // durable: a restart must not find the entry applied but the old
+                    // configuration recorded.
+                    self.store.sync()?;
                     let changes = cc
                         .changes
                         .iter()
@@ -761,20 +782,27 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         Ok(())
     }
 
+    /// Drops log entries the state backend holds durably, keeping a tail for followers that
+    /// are slightly behind, and deletes WAL segments nothing needs any more.
     fn maybe_compact_log(&mut self) -> Result<(), NodeError> {
         let applied = self.sm.applied_index();
         let snap = self.store.snapshot_index();
-        if applied.saturating_sub(snap) <= self.config.snapshot_count.max(1) {
+        let every = self.config.snapshot_count.clamp(1, MAX_LOG_ENTRIES);
+        if applied.saturating_sub(snap) <= every {
             return Ok(());
         }
-        // Keep a tail for followers that are slightly behind (etcd keeps 5000 entries).
+        // etcd keeps 5000 entries for followers that are slightly behind.
         let keep = 5000u64.min(self.config.snapshot_count);
-        let upto = applied.saturating_sub(keep);
+        // Entries the state backend has not made durable are replayed from the WAL after a
+        // crash: they stay.
+        let upto = applied.saturating_sub(keep).min(self.sm.durable_index());
         if upto > snap {
-            let mut batch = RaftBatch::default();
+            let mut batch = LogBatch::default();
             self.store.compact(upto, &mut batch);
-            self.store.write(batch)?;
-            debug!(upto, "raft log compacted");
+            self.store.write(batch);
+            self.store.sync()?;
+            let purged = self.store.purge()?;
+            debug!(upto, purged, "raft log compacted");
         }
         Ok(())
     }
@@ -801,6 +829,11 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
 pub(super) fn is_fenced(e: &Entry) -> bool {
     <[u8; 8]>::try_from(e.get_context()).is_ok_and(|fence| u64::from_be_bytes(fence) != e.term)
 }
+
+/// Entries applied since the last compaction after which the log is compacted even with a
+/// larger `--snapshot-count` (kvd's state backend holds the rest, so keeping more in memory
+/// only costs memory).
+const MAX_LOG_ENTRIES: u64 = 10_000;
 
 /// The configuration change an entry carries (a V1 change as a one-change V2).
 pub(super) fn decode_conf_change(e: &Entry) -> ConfChangeV2 {

@@ -15,9 +15,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Committed, NodeError, RaftConfig, RaftHandle, RaftNode, SnapshotSource, StateMachine, Transport,
+    Committed, LogStore, NodeError, RaftConfig, RaftHandle, RaftNode, SnapshotSource, StateMachine,
+    Transport,
 };
-use crate::storage::{Engine, StorageError};
+use crate::storage::StorageError;
 
 /// What a node's state machine saw, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +55,15 @@ impl StateMachine for Recorder {
         Ok(())
     }
 
-    fn restore(&mut self, index: u64, _data: &[u8]) -> Result<(), StorageError> {
+    fn durable_index(&self) -> u64 {
+        self.applied_index
+    }
+
+    fn snapshot_meta(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn restore(&mut self, index: u64, _data: &[u8], _meta: &[u8]) -> Result<(), StorageError> {
         self.applied_index = index;
         Ok(())
     }
@@ -126,6 +135,8 @@ pub struct SimCluster {
     pub nodes: HashMap<u64, SimNode>,
     net: Arc<Mutex<Net>>,
     shutdown: CancellationToken,
+    /// Each member's WAL directory, removed with the cluster.
+    _dirs: Vec<tempfile::TempDir>,
 }
 
 /// Election timeout of simulated members (10 heartbeats).
@@ -141,6 +152,7 @@ impl SimCluster {
         let shutdown = CancellationToken::new();
         let voters: Vec<u64> = (1..=n).collect();
         let mut nodes = HashMap::new();
+        let mut dirs = Vec::new();
         for id in 1..=n {
             let config = RaftConfig {
                 id,
@@ -149,7 +161,9 @@ impl SimCluster {
                 election_timeout: ELECTION,
                 snapshot_count: 10_000,
             };
-            let engine = Engine::temporary().expect("temporary engine");
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = LogStore::open(&dir.path().join("wal"), None).expect("log store");
+            dirs.push(dir);
             let applied = Arc::new(Mutex::new(Vec::new()));
             let sm = Recorder {
                 applied_index: 0,
@@ -157,7 +171,7 @@ impl SimCluster {
             };
             let source: SnapshotSource = Arc::new(|| Ok((0, Vec::new())));
             let transport_net = net.clone();
-            let (node, handle) = RaftNode::new(config, engine, sm, source, move |_| SimTransport {
+            let (node, handle) = RaftNode::new(config, store, sm, source, move |_| SimTransport {
                 net: transport_net,
             })
             .expect("raft node");
@@ -184,6 +198,7 @@ impl SimCluster {
             nodes,
             net,
             shutdown,
+            _dirs: dirs,
         }
     }
 

@@ -16,6 +16,8 @@ use crate::api::core::GRPC_OVERHEAD_BYTES;
 use crate::api::kv::KvService;
 use crate::api::lease::LeaseService;
 use crate::api::maintenance::MaintenanceService;
+use crate::api::v3election::ElectionService;
+use crate::api::v3lock::LockService;
 use crate::api::watch::WatchService;
 use crate::api::Core;
 use crate::proto::etcdserverpb::auth_server::AuthServer;
@@ -24,7 +26,12 @@ use crate::proto::etcdserverpb::kv_server::KvServer;
 use crate::proto::etcdserverpb::lease_server::LeaseServer;
 use crate::proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use crate::proto::etcdserverpb::watch_server::WatchServer;
+use crate::proto::v3electionpb::election_server::ElectionServer;
+use crate::proto::v3lockpb::lock_server::LockServer;
 use crate::tls::ServerTls;
+
+/// Largest header list a client request may carry (grpc-go's default for servers, 16 MiB).
+const MAX_HEADER_LIST_SIZE: u32 = 16 << 20;
 
 /// The gRPC services and HTTP endpoints of the client port as one router.
 pub fn router(core: Arc<Core>, gateway: bool, tls: Vec<ServerTls>) -> axum::Router {
@@ -42,12 +49,26 @@ pub fn router(core: Arc<Core>, gateway: bool, tls: Vec<ServerTls>) -> axum::Rout
             .max_decoding_message_size(max)
             .max_encoding_message_size(usize::MAX),
     )
-    .add_service(AuthServer::new(AuthService::new(core.clone())).max_decoding_message_size(max));
-    let grpc = crate::api::lock::add_services(grpc, core.clone(), max);
+    .add_service(AuthServer::new(AuthService::new(core.clone())).max_decoding_message_size(max))
+    .add_service(LockServer::new(LockService::new(core.clone())).max_decoding_message_size(max))
+    .add_service(
+        ElectionServer::new(ElectionService::new(core.clone())).max_decoding_message_size(max),
+    );
+    let guard = super::guards::TxnGuard {
+        max_message: max,
+        max_txn_ops: core.limits.max_txn_ops,
+    };
     let routes = grpc
         .prepare()
         .into_axum_router()
-        .layer(axum::middleware::map_response(grpc_go_messages));
+        .layer(axum::middleware::map_response(grpc_go_messages))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            guard.check(request, next)
+        }))
+        .layer(axum::middleware::from_fn({
+            let core = core.clone();
+            move |request, next| super::guards::require_leader(core.clone(), request, next)
+        }));
     let routes = if gateway {
         routes.merge(crate::gateway::routes(core.clone()))
     } else {
@@ -161,7 +182,10 @@ async fn serve_connection<S>(
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = TowerToHyperService::new(router);
-    let builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new());
+    // grpc-go's (and so etcd's) limit on a request's headers: one over hyper's 16 KiB default,
+    // such as a huge auth token, fails that request alone instead of the whole connection.
+    builder.http2().max_header_list_size(MAX_HEADER_LIST_SIZE);
     let conn = builder.serve_connection_with_upgrades(
         TokioIo::new(super::h2compat::AuthorityFix::new(stream)),
         service,
@@ -211,31 +235,13 @@ async fn grpc_go_messages(mut response: axum::response::Response) -> axum::respo
 }
 
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if (0x20..0x7f).contains(&b) && b != b'%' {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    // gRPC's grpc-message encoding: every byte outside printable ASCII, and '%' itself.
+    const GRPC_MESSAGE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+    percent_encoding::utf8_percent_encode(s, GRPC_MESSAGE).to_string()
 }

@@ -1,6 +1,7 @@
 //! Wiring: opens storage, loads the state, starts raft and the background tasks, binds the client
 //! listeners and serves gRPC and HTTP on each; shuts everything down in order.
 
+mod guards;
 mod h2compat;
 mod listener;
 mod peer;
@@ -149,6 +150,7 @@ pub struct ServerHandle {
     tracker: TaskTracker,
     raft_task: JoinHandle<()>,
     engine: Engine,
+    flusher: Flusher,
     /// The bound client addresses (useful when port 0 was asked).
     pub client_addrs: Vec<SocketAddr>,
     /// The bound peer addresses.
@@ -170,9 +172,53 @@ impl ServerHandle {
         self.tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.tracker.wait()).await;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.raft_task).await;
+        let _ = tokio::task::spawn_blocking(move || self.flusher.stop()).await;
         if let Err(e) = self.engine.flush() {
             error!(error = %e, "final flush failed");
         }
+    }
+}
+
+/// How often the state backend is flushed in the background (the raft log behind what it
+/// holds durably can then be compacted; a crash replays the rest from the WAL).
+const STATE_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The thread that flushes the state backend in the background.
+struct Flusher {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Flusher {
+    fn start(engine: Engine, progress: Arc<crate::apply::Durability>) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("kvd-state-flush".into())
+            .spawn(move || crate::apply::run_flusher(engine, progress, STATE_FLUSH_INTERVAL, flag))
+            .ok();
+        Self { stop, thread }
+    }
+
+    /// Stops the thread after a last flush, and waits for it.
+    fn stop(mut self) {
+        if let Some(t) = self.signal() {
+            let _ = t.join();
+        }
+    }
+
+    fn signal(&mut self) -> Option<std::thread::JoinHandle<()>> {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        let t = self.thread.take()?;
+        t.thread().unpark();
+        Some(t)
+    }
+}
+
+impl Drop for Flusher {
+    /// A member that failed to start, or is dropped without `shutdown`, stops its flusher too.
+    fn drop(&mut self) {
+        self.signal();
     }
 }
 
@@ -324,6 +370,7 @@ fn import_etcd_data_dir(
         1,
         identity.cluster_id,
         crate::snapshot::MembershipSource::Fresh(members),
+        None,
     )
     .map_err(storage_error(opts))?;
     identity.save(engine).map_err(storage_error(opts))?;
@@ -338,12 +385,14 @@ fn import_etcd_data_dir(
 
 /// `--force-new-cluster` on a member with data: its log is rewritten so that it restarts as
 /// the only member of its cluster, with its keys, ID and cluster ID.
-fn force_one_member(engine: &Engine, me: u64, opts: &Options) -> Result<(), StartError> {
-    let store = LogStore::open(engine.clone()).map_err(storage_error(opts))?;
+fn force_one_member(
+    engine: &Engine,
+    store: &LogStore,
+    me: u64,
+    opts: &Options,
+) -> Result<(), StartError> {
     let applied = crate::apply::read_applied_index(engine).map_err(storage_error(opts))?;
-    let forced =
-        crate::raft::force_new_cluster(&store, me, applied).map_err(storage_error(opts))?;
-    engine.flush().map_err(storage_error(opts))?;
+    let forced = crate::raft::force_new_cluster(store, me, applied).map_err(storage_error(opts))?;
     if forced.removed.is_empty() && forced.discarded == 0 {
         info!("--force-new-cluster: this member already is the only member; nothing to change");
     } else {
@@ -441,6 +490,7 @@ async fn join_existing(
 /// from the data dir, an etcd data dir to import, the existing cluster, or the initial-* flags.
 async fn establish_identity(
     engine: &Engine,
+    log: &LogStore,
     state: &SharedState,
     opts: &Options,
     etcd_db: Option<&std::path::Path>,
@@ -456,7 +506,7 @@ async fn establish_identity(
         Some(identity) => {
             info!("restarting from the data dir; --initial-cluster flags are ignored");
             if opts.force_new_cluster {
-                force_one_member(engine, identity.member_id, opts)?;
+                force_one_member(engine, log, identity.member_id, opts)?;
             }
             Ok((identity, Vec::new()))
         }
@@ -482,6 +532,8 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         reason: source,
     })?;
     let engine = Engine::open(&db_dir).map_err(storage_error(&opts))?;
+    let log = LogStore::open(&crate::storage::wal_dir(&db_dir), Some(&engine))
+        .map_err(storage_error(&opts))?;
     let min_ttl = min_lease_ttl(opts.heartbeat, opts.election_timeout);
     let state = SharedState::load(&engine, min_ttl).map_err(storage_error(&opts))?;
     state.tokens.configure(opts.auth.clone());
@@ -490,7 +542,8 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         .lock()
         .set_promote_extension(opts.election_timeout);
     let peer_tls = opts.peer_dial_tls.clone();
-    let established = establish_identity(&engine, &state, &opts, migrate.then_some(&etcd_db)).await;
+    let established =
+        establish_identity(&engine, &log, &state, &opts, migrate.then_some(&etcd_db)).await;
     let (identity, voters) = match established {
         Ok(v) => v,
         Err(e) => {
@@ -498,6 +551,7 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
                 // Leave no half-made member behind: the next start is a first start again,
                 // with the bootstrap checks of one.
                 drop(state);
+                drop(log);
                 drop(engine);
                 let _ = std::fs::remove_dir_all(&db_dir);
             }
@@ -508,6 +562,7 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     let (leader_tx, _leader_rx) = tokio::sync::watch::channel((0, 0, false));
     let applier =
         Applier::new(state.clone(), engine.clone(), leader_tx).map_err(storage_error(&opts))?;
+    let flusher = Flusher::start(engine.clone(), applier.durability());
     let raft_config = RaftConfig {
         id: me,
         initial_voters: voters,
@@ -539,13 +594,9 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     });
     let transport_dial = dial.clone();
     let transport_shutdown = shutdown.clone();
-    let (node, raft) = RaftNode::new(
-        raft_config,
-        engine.clone(),
-        applier,
-        snapshot_source,
-        move |handle| PeerTransport::new(transport_dial, handle, transport_shutdown),
-    )
+    let (node, raft) = RaftNode::new(raft_config, log, applier, snapshot_source, move |handle| {
+        PeerTransport::new(transport_dial, handle, transport_shutdown)
+    })
     .map_err(|e| StartError::Raft(e.to_string()))?;
     let tracker = TaskTracker::new();
     let raft_shutdown = shutdown.clone();
@@ -575,7 +626,8 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
 
     tracker.spawn(state.hub.clone().run_sync(shutdown.clone()));
     tracker.spawn(api::leader_monitor::run(
-        core.clone(),
+        core.raft.clone(),
+        core.leader_loss.clone(),
         opts.election_timeout,
         shutdown.clone(),
     ));
@@ -661,6 +713,7 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         tracker,
         raft_task,
         engine,
+        flusher,
         client_addrs,
         peer_addrs,
         core,

@@ -1,17 +1,18 @@
-//! Durable storage: the only module that names sled.
+//! Durable storage: the write-ahead log ([`wal`]) and the state backend, the only module that
+//! names sled.
 //!
-//! Two trees live in one sled database:
-//! - `raft`: the raft log (`e` + 8-byte big-endian index -> encoded entry) and raft metadata
-//!   (hard state, conf state, snapshot metadata).
-//! - `state`: everything raft entries produce (MVCC revisions, meta, leases, members, alarms,
-//!   auth). Apply writes it in one [`StateBatch`] together with the applied index, all or
-//!   nothing across a crash (through the [`journal`]), so a crash neither loses nor repeats an
-//!   applied entry.
-//!
-//! sled's background flush is turned off: kvd calls [`Engine::flush`] where durability is promised
-//! (before a proposal is acknowledged).
+//! - The raft log lives in the WAL, made durable before anything is acknowledged.
+//! - The state (MVCC revisions, meta, leases, members, alarms, auth) lives in sled's `state`
+//!   tree. Apply writes it in one [`StateBatch`] together with the applied index, all or nothing
+//!   across a crash (through the [`journal`]), without an fsync: sled is flushed in the
+//!   background ([`Engine::flush`]), and on restart the WAL is replayed from the applied index
+//!   sled recovered. So a crash neither loses nor repeats an applied entry.
+//! - The member's own records (its identity), which a snapshot never replaces, live in a
+//!   tree of their own (named `raft` for data dirs of older kvd versions, which also kept the
+//!   raft log there; that log is read once to move it into the WAL).
 
 mod journal;
+pub mod wal;
 
 use std::path::Path;
 
@@ -23,12 +24,20 @@ use journal::{Write, JOURNAL_KEY};
 /// (rare: snapshot installs), to keep the journal record small.
 const JOURNAL_MAX_BYTES: usize = 1 << 20;
 
+/// Where the WAL of the member whose state database is in `db_dir` lives.
+pub fn wal_dir(db_dir: &Path) -> std::path::PathBuf {
+    db_dir.join("wal")
+}
+
 /// A failure of the storage engine. Always fatal for the member: raft cannot skip a write.
 #[derive(Debug, Error)]
 pub enum StorageError {
     /// sled reported an I/O or corruption error.
     #[error("storage: {0}")]
     Sled(#[from] sled::Error),
+    /// The write-ahead log failed.
+    #[error(transparent)]
+    Wal(#[from] wal::WalError),
     /// A stored record could not be decoded.
     #[error("storage: corrupt record {what}: {detail}")]
     Corrupt {
@@ -81,32 +90,6 @@ impl StateBatch {
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty()
-    }
-}
-
-/// A set of writes to the raft tree, applied in order (see [`Engine::apply_raft`]).
-#[derive(Default)]
-pub struct RaftBatch {
-    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    atomic: bool,
-}
-
-impl RaftBatch {
-    /// Queues an insert.
-    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.writes
-            .push((key.as_ref().to_vec(), Some(value.as_ref().to_vec())));
-    }
-
-    /// Queues a removal.
-    pub fn delete(&mut self, key: impl AsRef<[u8]>) {
-        self.writes.push((key.as_ref().to_vec(), None));
-        self.atomic = true;
-    }
-
-    /// Asks for the batch to be applied all or nothing even though it only inserts.
-    pub fn make_atomic(&mut self) {
-        self.atomic = true;
     }
 }
 
@@ -247,7 +230,7 @@ impl Engine {
         Self::write_each(&self.state, batch.writes)
     }
 
-    /// Reads one raft record.
+    /// Reads one member record (or one of an older kvd's raft log).
     ///
     /// # Errors
     /// Storage failure.
@@ -255,7 +238,8 @@ impl Engine {
         Ok(self.raft.get(key)?.map(|v| v.to_vec()))
     }
 
-    /// All raft records whose key starts with `prefix`, in key order.
+    /// All member records (or an older kvd's raft log records) whose key starts with
+    /// `prefix`, in key order.
     ///
     /// # Errors
     /// Storage failure.
@@ -268,35 +252,37 @@ impl Engine {
         Ok(out)
     }
 
-    /// Applies a batch of raft writes (not yet durable: see [`Engine::flush`]).
-    ///
-    /// A batch that only inserts (appending entries, recording a hard state: the hot path) is
-    /// written record by record, in order: sled recovers a prefix of its log after a crash, and
-    /// any prefix of an append is a valid log, so atomicity is not needed — and sled seals and
-    /// writes its IO buffer twice for every atomic batch. A batch that also removes (a
-    /// truncated or compacted log, an installed snapshot) or that asked for it
-    /// ([`RaftBatch::make_atomic`]) is applied atomically.
+    /// Removes an older kvd's raft log (records under these `keys` or key prefixes) once it
+    /// moved to the WAL; the member records stay.
     ///
     /// # Errors
     /// Storage failure.
-    pub fn apply_raft(&self, batch: RaftBatch) -> Result<()> {
-        if batch.atomic {
-            let mut atomic = sled::Batch::default();
-            for (k, v) in batch.writes {
-                match v {
-                    Some(v) => atomic.insert(k, v),
-                    None => atomic.remove(k),
-                }
-            }
-            self.raft.apply_batch(atomic)?;
-        } else {
-            for (k, v) in batch.writes {
-                if let Some(v) = v {
-                    self.raft.insert(k, v)?;
-                }
+    pub fn clear_legacy_log(&self, keys: &[&[u8]], prefixes: &[&[u8]]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for k in keys {
+            batch.remove(*k);
+        }
+        for p in prefixes {
+            for item in self.raft.scan_prefix(p) {
+                batch.remove(item?.0);
             }
         }
+        self.raft.apply_batch(batch)?;
+        self.db.flush()?;
         Ok(())
+    }
+
+    /// Stores member records durably, all or nothing.
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn put_member_records(&self, records: &[(&[u8], &[u8])]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in records {
+            batch.insert(*k, *v);
+        }
+        self.raft.apply_batch(batch)?;
+        self.flush()
     }
 
     /// Makes every write so far durable (fsync).
@@ -315,13 +301,24 @@ impl Engine {
         Ok(())
     }
 
-    /// Removes every state record (before installing a snapshot).
+    /// Replaces the whole state with `batch`'s records, all or nothing across a crash, and
+    /// makes it durable (installing a snapshot).
     ///
     /// # Errors
     /// Storage failure.
-    pub fn clear_state(&self) -> Result<()> {
-        self.state.clear()?;
-        Ok(())
+    pub fn replace_state(&self, batch: StateBatch) -> Result<()> {
+        let mut atomic = sled::Batch::default();
+        for item in self.state.iter().keys() {
+            atomic.remove(item?);
+        }
+        for (k, v) in batch.writes {
+            match v {
+                Some(v) => atomic.insert(k, v),
+                None => atomic.remove(k),
+            }
+        }
+        self.state.apply_batch(atomic)?;
+        self.flush()
     }
 
     /// A checksum of the whole state tree (for `Hash`).
@@ -382,7 +379,7 @@ mod tests {
     }
 
     #[test]
-    fn large_batches_and_raft_removals_are_applied_whole() {
+    fn large_batches_are_applied_whole() {
         let engine = Engine::temporary().unwrap();
         let mut big = StateBatch::default();
         for i in 0..200u32 {
@@ -398,20 +395,5 @@ mod tests {
             8192
         );
         assert_eq!(engine.state.get(JOURNAL_KEY).unwrap(), None);
-        let mut raft = RaftBatch::default();
-        raft.put(b"e1", b"1");
-        raft.put(b"e2", b"2");
-        engine.apply_raft(raft).unwrap();
-        let mut raft = RaftBatch::default();
-        raft.delete(b"e2");
-        raft.put(b"e3", b"3");
-        engine.apply_raft(raft).unwrap();
-        let keys: Vec<Vec<u8>> = engine
-            .raft_scan_prefix(b"e")
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        assert_eq!(keys, vec![b"e1".to_vec(), b"e3".to_vec()]);
     }
 }

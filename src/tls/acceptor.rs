@@ -18,14 +18,14 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::cert;
 use super::error::TlsError;
 use super::material::Material;
 use super::peer;
 use super::reject::{RejectKind, Rejected};
-use super::reload::{self, Stamp};
+use super::reload::{self, Reloadable, Stamp, Watched};
 use super::{uses_auto_tls, ListenerKind, TlsOptions};
 use crate::config::TransportSecurity;
+use crate::x509::cert;
 
 /// The first byte of a TLS handshake record.
 const HANDSHAKE_RECORD: u8 = 0x16;
@@ -257,14 +257,6 @@ impl ServerTls {
         self.reload_with(reload::stamps(&files))
     }
 
-    /// Loads a new set and swaps it in; `stamps` were taken before reading.
-    pub(crate) fn reload_with(&self, stamps: Vec<Stamp>) -> Result<(), TlsError> {
-        let i = &self.inner;
-        let material = Material::load(i.kind, &i.security, &i.options, &i.data_dir, &i.hosts)?;
-        *i.current.write() = Arc::new(Generation { material, stamps });
-        Ok(())
-    }
-
     /// Starts watching the port's files (certificate, key, CA bundle, CRL; checked about
     /// once a second) until `shutdown`: a changed set is swapped in for new connections,
     /// existing connections continue, a broken set is logged and the last good one kept.
@@ -273,5 +265,27 @@ impl ServerTls {
     /// When called outside a tokio runtime (it spawns a task).
     pub fn spawn_reloader(&self, shutdown: CancellationToken) -> JoinHandle<()> {
         tokio::spawn(reload::run(self.clone(), shutdown, reload::POLL_EVERY))
+    }
+}
+
+impl Reloadable for ServerTls {
+    fn watched(&self) -> Watched {
+        let current = self.generation();
+        Watched {
+            files: current.material.files.clone(),
+            stamps: current.stamps.clone(),
+            auto_not_after: current.material.auto_not_after,
+        }
+    }
+
+    fn reload_with(&self, stamps: Vec<Stamp>) -> Result<(), TlsError> {
+        let i = &self.inner;
+        let material = Material::load(i.kind, &i.security, &i.options, &i.data_dir, &i.hosts)?;
+        *i.current.write() = Arc::new(Generation { material, stamps });
+        Ok(())
+    }
+
+    fn listener(&self) -> &'static str {
+        self.inner.kind.name()
     }
 }

@@ -17,11 +17,11 @@ use rustls::crypto::CryptoProvider;
 use time::{Duration, OffsetDateTime};
 use tracing::info;
 
-use super::cert::{self, Usage};
 use super::error::TlsError;
 use super::load;
 use super::setting::Setting;
 use super::ListenerKind;
+use crate::x509::cert::{self, Usage};
 
 /// A certificate is replaced when it expires within this margin.
 const RENEW_MARGIN_SECS: i64 = 3600;

@@ -5,7 +5,6 @@
 //! verification, so v1 roots work on this side too. Towards auto-TLS members nothing is
 //! verified, as in etcd.
 
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -16,41 +15,11 @@ use rustls::{DigitallySignedStruct, Error, SignatureScheme, SupportedProtocolVer
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use super::cert::{self, Usage};
-use super::chain::TrustStore;
 use super::error::TlsError;
-use super::material::Material;
 use super::reject::{failure_kind, CertRejection, RejectKind};
-use super::sig;
-use super::{ListenerKind, TlsOptions};
-use crate::config::TransportSecurity;
-
-/// The rustls client configuration kvd uses to dial other members' `kind` port with the
-/// settings of that port, e.g. `client_config(ListenerKind::Peer, &cfg.peer_tls, ...)`.
-///
-/// It presents `client-cert-file`/`client-key-file` when given, else `cert-file`/
-/// `key-file` (else the auto-TLS certificate, created under `data_dir` for `hosts` if
-/// missing, as [`super::ServerTls::new`] does); verifies the server's certificate
-/// (serverAuth, validity, chain, CRL, and the dialed name or IP in its SANs) against
-/// `trusted-ca-file`, or the system CA bundle when none is given; with auto TLS it does not
-/// verify the server, as etcd. ALPN offers `h2` (the peer transport is gRPC); change
-/// `alpn_protocols` for HTTP/1.1 dials.
-///
-/// Prefer [`super::ServerTls::client_config`] when the port's [`super::ServerTls`] exists:
-/// it follows file reloads.
-///
-/// # Errors
-/// The same startup errors as [`super::ServerTls::new`].
-pub fn client_config(
-    kind: ListenerKind,
-    security: &TransportSecurity,
-    options: &TlsOptions,
-    data_dir: &Path,
-    hosts: &[String],
-) -> Result<ClientConfig, TlsError> {
-    let material = Material::load(kind, security, options, data_dir, hosts)?;
-    Ok(material.client.as_ref().clone())
-}
+use crate::x509::cert;
+use crate::x509::sig;
+use crate::x509::TrustStore;
 
 /// How kvd checks the servers it dials.
 #[derive(Debug)]
@@ -93,21 +62,8 @@ impl ServerCertVerifier for ServerVerifier {
         }
         let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
         trust
-            .verify(end_entity, intermediates, now, Usage::ServerAuth)
+            .verify_server(end_entity, intermediates, server_name, now)
             .map_err(|f| reject(failure_kind(&f), f.to_string(), subject.clone()))?;
-        let host = match server_name {
-            ServerName::DnsName(d) => d.as_ref().to_string(),
-            ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
-            _ => String::new(),
-        };
-        let sans = cert::sans(&leaf);
-        if !cert::host_matches(&sans, &host) {
-            return Err(reject(
-                RejectKind::BadCertificate,
-                cert::host_mismatch_text(&sans, &host),
-                subject,
-            ));
-        }
         Ok(ServerCertVerified::assertion())
     }
 

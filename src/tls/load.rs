@@ -7,14 +7,13 @@ use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::sign::{CertifiedKey, SigningKey};
-use rustls_pki_types::pem::{PemObject, SectionKind};
-use rustls_pki_types::{
-    CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
-};
+use rustls_pki_types::pem::SectionKind;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::cert;
 use super::error::{FileProblem, TlsError};
 use super::setting::Named;
+use crate::x509::cert;
+use crate::x509::pem::{self, contains};
 
 /// A file problem as a [`TlsError`].
 pub(crate) fn file_error(setting: Named, path: &Path, problem: FileProblem) -> TlsError {
@@ -44,27 +43,12 @@ fn pem_blocks(
     bytes: &[u8],
     expected: &'static str,
 ) -> Result<Vec<(SectionKind, Vec<u8>)>, TlsError> {
-    let mut out = Vec::new();
-    for block in <(SectionKind, Vec<u8>)>::pem_slice_iter(bytes) {
-        match block {
-            Ok(b) => out.push(b),
-            Err(e) => {
-                return Err(file_error(
-                    setting,
-                    path,
-                    FileProblem::BadPem(e.to_string()),
-                ))
-            }
-        }
-    }
+    let out =
+        pem::sections(bytes).map_err(|e| file_error(setting, path, FileProblem::BadPem(e)))?;
     if out.is_empty() && !contains(bytes, b"-----BEGIN ") {
         return Err(file_error(setting, path, FileProblem::NotPem { expected }));
     }
     Ok(out)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// What a file holds, for "no certificate in the file (it holds ...)".
@@ -145,21 +129,14 @@ pub(crate) fn ca_bundle(
 /// The (first) private key of a PEM file.
 pub(crate) fn private_key(setting: Named, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let bytes = read(setting, path)?;
-    if contains(&bytes, b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
-        || contains(&bytes, b"Proc-Type: 4,ENCRYPTED")
-    {
+    if pem::has_encrypted_key(&bytes) {
         return Err(file_error(setting, path, FileProblem::EncryptedKey));
     }
     let blocks = pem_blocks(setting, path, &bytes, "PRIVATE KEY")?;
-    for (kind, der) in &blocks {
-        let key = match kind {
-            SectionKind::RsaPrivateKey => {
-                PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der.clone()))
-            }
-            SectionKind::EcPrivateKey => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(der.clone())),
-            SectionKind::PrivateKey => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der.clone())),
-            _ => continue,
-        };
+    if let Some(key) = blocks
+        .iter()
+        .find_map(|(kind, der)| pem::private_key(*kind, der))
+    {
         return Ok(key);
     }
     Err(file_error(
@@ -245,7 +222,8 @@ pub(crate) fn certified_key(
 mod tests {
     use super::*;
     use crate::tls::setting::Setting;
-    use crate::tls::{sig, ListenerKind};
+    use crate::tls::ListenerKind;
+    use crate::x509::sig;
 
     fn named() -> Named {
         Setting::KeyFile.of(ListenerKind::Peer)

@@ -11,8 +11,6 @@ use rustls::server::ServerConfig;
 use rustls::sign::CertifiedKey;
 
 use super::auto;
-use super::cert::{self, Usage};
-use super::chain::TrustStore;
 use super::client::{self, ServerCheck};
 use super::error::{FileProblem, TlsError};
 use super::load;
@@ -21,6 +19,35 @@ use super::setting::{Named, Setting};
 use super::verify::{Allowed, ClientVerifier};
 use super::{client_certs_required, uses_auto_tls, ListenerKind, TlsOptions};
 use crate::config::TransportSecurity;
+use crate::x509::cert::{self, Usage};
+use crate::x509::TrustStore;
+
+/// The rustls client configuration kvd uses to dial other members' `kind` port with the
+/// settings of that port, e.g. `client_config(ListenerKind::Peer, &cfg.peer_tls, ...)`.
+///
+/// It presents `client-cert-file`/`client-key-file` when given, else `cert-file`/
+/// `key-file` (else the auto-TLS certificate, created under `data_dir` for `hosts` if
+/// missing, as [`super::ServerTls::new`] does); verifies the server's certificate
+/// (serverAuth, validity, chain, CRL, and the dialed name or IP in its SANs) against
+/// `trusted-ca-file`, or the system CA bundle when none is given; with auto TLS it does not
+/// verify the server, as etcd. ALPN offers `h2` (the peer transport is gRPC); change
+/// `alpn_protocols` for HTTP/1.1 dials.
+///
+/// Prefer [`super::ServerTls::client_config`] when the port's [`super::ServerTls`] exists:
+/// it follows file reloads.
+///
+/// # Errors
+/// The same startup errors as [`super::ServerTls::new`].
+pub fn client_config(
+    kind: ListenerKind,
+    security: &TransportSecurity,
+    options: &TlsOptions,
+    data_dir: &Path,
+    hosts: &[String],
+) -> Result<ClientConfig, TlsError> {
+    let material = Material::load(kind, security, options, data_dir, hosts)?;
+    Ok(material.client.as_ref().clone())
+}
 
 /// A port's TLS set-up built from its files.
 #[derive(Debug)]

@@ -3,9 +3,10 @@
 //!
 //! Owns everything between a configured [`TransportSecurity`] and a running rustls
 //! connection: reading PEM files, auto TLS, the rustls server and client configurations,
-//! verifying client certificates (kvd's own verifier, which also accepts the X.509 v1
-//! certificates `openssl x509 -req` makes), the peer port's extra checks, reloading
-//! changed files and logging every refused handshake in etcd's words.
+//! verifying client certificates (with `x509`, which `kvd pki` shares: webpki for
+//! v3 chains, kvd's own path for the X.509 v1 certificates `openssl x509 -req` makes), the
+//! peer port's extra checks, reloading changed files and logging every refused handshake in
+//! etcd's words.
 //!
 //! What etcd users rely on, and kvd keeps:
 //! - a trusted CA alone already requires and verifies client certificates;
@@ -24,27 +25,23 @@
 //! - `setting.rs`: which flag / YAML key a file came from (for messages);
 //! - `error.rs`: [`TlsError`], startup and reload errors;
 //! - `load.rs`: PEM certificates, keys (PKCS#1, SEC1, PKCS#8), CA bundles and CRLs;
-//! - `cert.rs`: facts about one parsed certificate (names, SANs, usages, times);
-//! - `chain.rs`: the trust store and chain verification (signatures, validity, CA
-//!   constraints, key usage, CRLs);
-//! - `sig.rs`: handshake signatures checked with the certificate's raw public key;
 //! - `verify.rs`: the client-certificate verifier the listeners use;
-//! - `client.rs`: rustls client configuration for kvd's outgoing connections;
+//! - `client.rs`: rustls client configuration for kvd's outgoing connections (the server
+//!   certificate verifier);
 //! - `server.rs`: rustls server configuration: suites, versions, ALPN;
-//! - `material.rs`: one loaded set of files, turned into both configurations;
+//! - `material.rs`: one loaded set of files, turned into both configurations, and
+//!   [`client_config`];
 //! - `auto.rs`: auto TLS certificates;
 //! - `peer.rs`: the peer port's check of the certificate against the remote address;
 //! - `reject.rs`: [`Rejected`]: why a handshake was refused, in etcd's words;
 //! - `acceptor.rs`: [`ServerTls`]: accept, reload, hand out configurations;
-//! - `reload.rs`: watching the files.
+//! - `reload.rs`: watching the files of anything `Reloadable` (the acceptor).
 //!
-//! This module reads [`crate::config`] types only; it must not import the server, API or
-//! storage layers.
+//! This module reads [`crate::config`] types and judges certificates with `x509`;
+//! it must not import the server, API or storage layers.
 
 mod acceptor;
 mod auto;
-mod cert;
-mod chain;
 mod client;
 mod error;
 mod load;
@@ -54,14 +51,13 @@ mod reject;
 mod reload;
 mod server;
 mod setting;
-mod sig;
 mod verify;
 
 use std::time::Duration;
 
 pub use acceptor::{PeerIdentity, ServerTls};
-pub use client::client_config;
 pub use error::{FileProblem, TlsError};
+pub use material::client_config;
 pub use reject::{RejectKind, Rejected};
 
 use crate::config::{TlsVersion, TransportSecurity};

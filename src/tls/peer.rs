@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::cert;
+use crate::x509::cert;
 
 /// How long all DNS look-ups of one check may take together.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);

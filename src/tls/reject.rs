@@ -12,7 +12,7 @@ use rustls::{
     AlertDescription, CertificateError, Error as TlsLibError, OtherError, PeerIncompatible,
 };
 
-use super::chain::Failure;
+use crate::x509::Failure;
 
 /// The kind of a refused handshake, for callers that branch on it (tests, metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -127,7 +127,10 @@ pub(crate) fn failure_kind(failure: &Failure) -> RejectKind {
         Failure::Malformed(_)
         | Failure::NotAuthorizedToSign
         | Failure::TooManyIntermediates
-        | Failure::UnhandledCriticalExtension(_) => RejectKind::BadCertificate,
+        | Failure::UnhandledCriticalExtension(_)
+        | Failure::NameConstraints
+        | Failure::Host(_)
+        | Failure::Refused(_) => RejectKind::BadCertificate,
     }
 }
 

@@ -10,7 +10,33 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::acceptor::ServerTls;
+use super::error::TlsError;
+
+/// What the watcher needs of a port's TLS: the loaded set's files and a way to load them
+/// again. [`super::ServerTls`] implements it.
+pub(crate) trait Reloadable: Send + Sync + 'static {
+    /// The files of the current set, their stamps when it was read, and (auto TLS) when its
+    /// certificate expires (Unix seconds).
+    fn watched(&self) -> Watched;
+    /// Loads a new set and swaps it in; `stamps` were taken before reading.
+    ///
+    /// # Errors
+    /// The [`TlsError`] of the broken file; the previous set stays in use.
+    fn reload_with(&self, stamps: Vec<Stamp>) -> Result<(), TlsError>;
+    /// The listener's name for log lines (`client`, `peer`).
+    fn listener(&self) -> &'static str;
+}
+
+/// The current set as [`Reloadable::watched`] describes it.
+#[derive(Debug, Clone)]
+pub(crate) struct Watched {
+    /// The files read.
+    pub(crate) files: Vec<PathBuf>,
+    /// Their stamps when they were read.
+    pub(crate) stamps: Vec<Stamp>,
+    /// With auto TLS, when its certificate expires (it is then regenerated).
+    pub(crate) auto_not_after: Option<i64>,
+}
 
 /// How often the files are checked.
 pub(crate) const POLL_EVERY: Duration = Duration::from_secs(1);
@@ -42,7 +68,7 @@ fn stamp(path: &Path) -> Stamp {
 }
 
 /// Polls `tls`'s files every `every` until `shutdown`, reloading on changes.
-pub(crate) async fn run(tls: ServerTls, shutdown: CancellationToken, every: Duration) {
+pub(crate) async fn run(tls: impl Reloadable, shutdown: CancellationToken, every: Duration) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Stamps seen changed at the previous poll (acted on when still the same now).
@@ -54,10 +80,9 @@ pub(crate) async fn run(tls: ServerTls, shutdown: CancellationToken, every: Dura
             () = shutdown.cancelled() => return,
             _ = interval.tick() => {}
         }
-        let current = tls.generation();
-        let now = stamps(&current.material.files);
+        let current = tls.watched();
+        let now = stamps(&current.files);
         let auto_expired = current
-            .material
             .auto_not_after
             .is_some_and(|t| t <= time::OffsetDateTime::now_utc().unix_timestamp());
         if now == current.stamps && !auto_expired {
@@ -82,14 +107,14 @@ pub(crate) async fn run(tls: ServerTls, shutdown: CancellationToken, every: Dura
             Ok(()) => {
                 failed = None;
                 info!(
-                    listener = tls.kind().name(),
+                    listener = tls.listener(),
                     changed = ?changed,
                     "reloaded TLS files; new connections use them"
                 );
             }
             Err(e) => {
                 warn!(
-                    listener = tls.kind().name(),
+                    listener = tls.listener(),
                     changed = ?changed,
                     error = %e,
                     "TLS files changed but cannot be used; keeping the previous certificates"

@@ -13,10 +13,10 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use super::cert::{self, Usage};
-use super::chain::TrustStore;
 use super::reject::{CertRejection, RejectKind};
-use super::sig;
+use crate::x509::cert::{self, Usage};
+use crate::x509::sig;
+use crate::x509::TrustStore;
 
 /// Which verified client certificates a port accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]

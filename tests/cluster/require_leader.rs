@@ -1,16 +1,17 @@
 //! Watches that require a leader (gRPC metadata `hasleader: true`, clientv3's
 //! `WithRequireLeader`, on every kube-apiserver watch): a follower cut off from its peers ends
 //! such a watch with `Unavailable: etcdserver: no leader` once it has had no leader for three
-//! election timeouts, and keeps a watch without the metadata open. A new watch with the
-//! metadata is refused at once while there is no leader. The same steps run against real etcd
+//! election timeouts, and keeps a watch without the metadata open. A new watch or a unary
+//! request with the metadata is refused at once while there is no leader. The same steps run against real etcd
 //! 3.4 as the reference.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use kvd::proto::etcdserverpb::kv_client::KvClient;
 use kvd::proto::etcdserverpb::watch_client::WatchClient;
 use kvd::proto::etcdserverpb::watch_request::RequestUnion;
-use kvd::proto::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse};
+use kvd::proto::etcdserverpb::{RangeRequest, WatchCreateRequest, WatchRequest, WatchResponse};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -104,6 +105,26 @@ async fn scenario(bin: PathBuf, label: &str) {
         (Code::Unavailable, "etcdserver: no leader"),
         "{label}"
     );
+
+    // so is a unary request requiring a leader; one without the metadata is not refused so
+    let mut read = tonic::Request::new(RangeRequest {
+        key: b"rl/key".to_vec(),
+        serializable: true,
+        ..Default::default()
+    });
+    read.metadata_mut()
+        .insert("hasleader", "true".parse().expect("ascii"));
+    let refused = client::within(client::OP_TIMEOUT, KvClient::new(ch.clone()).range(read))
+        .await
+        .expect_err("a read requiring a leader without one");
+    assert_eq!(
+        (refused.code(), refused.message()),
+        (Code::Unavailable, "etcdserver: no leader"),
+        "{label}"
+    );
+    client::get(&ch, "rl/key", true)
+        .await
+        .unwrap_or_else(|e| panic!("{label}: a serializable read without the metadata: {e}"));
 
     // the plain watch stayed open: it sees a write made after the heal
     net.heal(follower);

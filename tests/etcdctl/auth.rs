@@ -356,3 +356,209 @@ fn auth_changes_on_one_member_are_enforced_on_all() {
     on(0, &[ROOT, "auth", "disable"]).ok();
     on(2, &["put", "k", "v"]).ok();
 }
+
+/// Tokens interoperate with etcd's (`auth/jwt.go`, jwt-go): for an RSA key (PKCS#8, as
+/// `openssl genrsa` writes it; RS256 and PS384), a P-384 key (PKCS#8, ES384), an EC key (SEC1, as `openssl ecparam -genkey -noout` writes it;
+/// etcd refuses the file when an `EC PARAMETERS` block comes first) and an HMAC secret, real etcd started with the same `--auth-token`
+/// accepts a token kvd signs (claims `username`, `revision`, `exp`), checks its revision, and
+/// refuses one signed with another key; kvd verifies the token etcd issued and reads the same
+/// user and revision from it.
+#[test]
+fn jwt_tokens_interoperate_with_etcd() {
+    require_tools!();
+    let _g = crate::harness::shared();
+    let keys = tempfile::tempdir().expect("key dir");
+    let openssl = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let path = |name: &str| keys.path().join(name).display().to_string();
+    let (rsa, rsa_pub, ec, ec_pub, other_ec, secret) = (
+        path("rsa.pem"),
+        path("rsa.pub"),
+        path("ec.pem"),
+        path("ec.pub"),
+        path("other-ec.pem"),
+        path("secret"),
+    );
+    let (p384, p384_pub) = (path("p384.pem"), path("p384.pub"));
+    if !openssl(&["genrsa", "-out", &rsa, "2048"])
+        || !openssl(&["rsa", "-in", &rsa, "-pubout", "-out", &rsa_pub])
+        || !openssl(&[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            &ec,
+        ])
+        || !openssl(&["ec", "-in", &ec, "-pubout", "-out", &ec_pub])
+        || !openssl(&[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            &other_ec,
+        ])
+        || !openssl(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-384",
+            "-out",
+            &p384,
+        ])
+        || !openssl(&["pkey", "-in", &p384, "-pubout", "-out", &p384_pub])
+    {
+        eprintln!("skipped: openssl cannot generate the key pairs");
+        return;
+    }
+    std::fs::write(&secret, "a shared secret").expect("write secret");
+    let other_secret = path("other-secret");
+    std::fs::write(&other_secret, "another secret").expect("write secret");
+    for (method, priv_key, pub_key, foreign) in [
+        ("RS256", &rsa, rsa_pub.as_str(), None),
+        ("PS384", &rsa, rsa_pub.as_str(), None),
+        ("ES256", &ec, ec_pub.as_str(), Some(&other_ec)),
+        ("ES384", &p384, p384_pub.as_str(), None),
+        ("HS256", &secret, "", Some(&other_secret)),
+    ] {
+        let mut spec = format!("jwt,priv-key={priv_key},sign-method={method},ttl=10m");
+        if !pub_key.is_empty() {
+            spec.push_str(&format!(",pub-key={pub_key}"));
+        }
+        let etcd = Server::start(&crate::harness::etcd_bin(), &["--auth-token", &spec]);
+        etcd.ok(&["user", "add", "root:rootpw"]);
+        etcd.ok(&["auth", "enable"]);
+        let options: Vec<(&str, &str)> = spec
+            .split(',')
+            .skip(1)
+            .filter_map(|kv| kv.split_once('='))
+            .collect();
+        let kvd_keys = kvd::auth::jwt::JwtKeys::from_options(&options).expect("kvd reads the keys");
+        let foreign_keys = foreign.map(|f| {
+            let opts: Vec<(&str, &str)> = vec![("sign-method", method), ("priv-key", f.as_str())];
+            kvd::auth::jwt::JwtKeys::from_options(&opts).expect("other key")
+        });
+        let endpoint = format!("http://{}", etcd.endpoint());
+        runtime().block_on(async {
+            let channel = within(
+                tonic::transport::Endpoint::from_shared(endpoint)
+                    .expect("url")
+                    .connect(),
+            )
+            .await
+            .expect("connect to etcd");
+            let mut auth = AuthClient::new(channel.clone());
+            let etcd_token = within(auth.authenticate(AuthenticateRequest {
+                name: "root".into(),
+                password: "rootpw".into(),
+            }))
+            .await
+            .expect("etcd authenticates root")
+            .into_inner()
+            .token;
+            let (user, revision) = kvd_keys
+                .verify(&etcd_token)
+                .unwrap_or_else(|| panic!("{method}: kvd verifies etcd's token {etcd_token}"));
+            assert_eq!(user, "root", "{method}");
+            assert!(revision > 0, "{method}: auth revision {revision}");
+            let kvd_token = kvd_keys.sign("root", revision).expect("kvd signs");
+            assert_eq!(
+                claim_names(&kvd_token),
+                claim_names(&etcd_token),
+                "{method}"
+            );
+            assert_eq!(
+                token_part(&kvd_token, 0)["alg"],
+                token_part(&etcd_token, 0)["alg"]
+            );
+
+            let range = |token: String| {
+                let mut kv = KvClient::new(channel.clone());
+                async move {
+                    let mut req = tonic::Request::new(RangeRequest {
+                        key: b"k".to_vec(),
+                        ..Default::default()
+                    });
+                    req.metadata_mut()
+                        .insert("token", token.parse().expect("ascii token"));
+                    within(kv.range(req))
+                        .await
+                        .map(|_| ())
+                        .map_err(|s| s.message().to_string())
+                }
+            };
+            assert_eq!(
+                range(kvd_token).await,
+                Ok(()),
+                "{method}: etcd accepts kvd's token"
+            );
+            let old = kvd_keys.sign("root", revision - 1).expect("kvd signs");
+            assert_eq!(
+                range(old).await,
+                Err("etcdserver: revision of auth store is old".to_string()),
+                "{method}: etcd reads the revision claim"
+            );
+            if let Some(foreign) = &foreign_keys {
+                let forged = foreign.sign("root", revision).expect("sign");
+                assert_eq!(
+                    range(forged).await,
+                    Err("etcdserver: invalid auth token".to_string()),
+                    "{method}: etcd checks the signature"
+                );
+                assert_eq!(
+                    kvd_keys.verify(&foreign.sign("root", revision).expect("sign")),
+                    None
+                );
+            }
+        });
+    }
+}
+
+use kvd::proto::etcdserverpb::auth_client::AuthClient;
+use kvd::proto::etcdserverpb::kv_client::KvClient;
+use kvd::proto::etcdserverpb::{AuthenticateRequest, RangeRequest};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// `fut` with a 20 s bound, so a hung server fails the test instead of hanging it.
+async fn within<T>(fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(20), fut)
+        .await
+        .expect("answered within 20 s")
+}
+
+/// The decoded JSON of part `i` of a JWT.
+fn token_part(token: &str, i: usize) -> serde_json::Value {
+    use base64::Engine as _;
+    let part = token.split('.').nth(i).expect("a JWT has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON")
+}
+
+/// The claim names of a JWT, sorted.
+fn claim_names(token: &str) -> Vec<String> {
+    let mut names: Vec<String> = token_part(token, 1)
+        .as_object()
+        .expect("claims object")
+        .keys()
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}

@@ -103,9 +103,19 @@ impl Member {
 
     /// Stops the member and starts it again on the same data dir.
     pub async fn restart(&mut self) {
+        self.stop().await;
+        self.start_again().await;
+    }
+
+    /// Stops the member (cleanly); its data dir stays.
+    pub async fn stop(&mut self) {
         if let Some(h) = self.handle.take() {
             h.shutdown().await;
         }
+    }
+
+    /// Starts the member again on its data dir, on the same address.
+    pub async fn start_again(&mut self) {
         let mut opts = options(self.dir.path());
         opts.listen_client = vec![Listen {
             addr: self.addr,

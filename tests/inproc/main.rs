@@ -3,6 +3,7 @@
 
 mod auth;
 mod common;
+mod durability;
 mod gateway;
 mod kv;
 mod lease;

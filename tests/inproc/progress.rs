@@ -79,15 +79,11 @@ async fn progress_never_runs_ahead_of_undelivered_events() {
                 }
             }));
         }
+        // progress requests until the reader has seen everything (it aborts this task)
         let requester = tokio::spawn(async move {
-            for _ in 0..400 {
-                if tx.send(progress_request()).await.is_err() {
-                    return;
-                }
+            while tx.send(progress_request()).await.is_ok() {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            // keep the stream open until the reader is done
-            tx.closed().await;
         });
         for wr in writers {
             wr.await.expect("writer");

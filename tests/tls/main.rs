@@ -24,6 +24,7 @@ mod guide001;
 mod guide002;
 mod guide003;
 mod guide004;
+mod judge;
 mod mixed;
 mod options;
 mod peer;

@@ -1,7 +1,7 @@
-//! Handshake signatures (CertificateVerify, ServerKeyExchange) checked with the raw public
-//! key of the peer's certificate, so that X.509 v1 certificates work: rustls' own helpers
-//! parse the certificate with webpki, which refuses v1. The algorithms are rustls' (ring)
-//! [`WebPkiSupportedAlgorithms`], matched on the key's algorithm identifier.
+//! Handshake signatures (CertificateVerify, ServerKeyExchange) of a peer's certificate.
+//! rustls' own helpers (webpki) check them for v3 certificates; for X.509 v1 certificates,
+//! which webpki refuses to parse, kvd checks them with the certificate's raw public key and
+//! rustls' (ring) [`WebPkiSupportedAlgorithms`], matched on the key's algorithm identifier.
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -27,6 +27,13 @@ pub(crate) fn verify(
     }
     let parsed = cert::parse(cert_der)
         .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
+    if cert::is_v3(&parsed) {
+        return if tls13 {
+            rustls::crypto::verify_tls13_signature(message, cert_der, dss, algs)
+        } else {
+            rustls::crypto::verify_tls12_signature(message, cert_der, dss, algs)
+        };
+    }
     let (key_alg, key) = split_spki(parsed.public_key().raw)
         .ok_or(Error::InvalidCertificate(CertificateError::BadEncoding))?;
     let candidates = algs

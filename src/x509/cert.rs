@@ -1,6 +1,7 @@
 //! Facts about one parsed certificate, in the forms kvd's checks and messages need: the
 //! subject in RFC 4514 form (as Go prints it), the Common Name, SANs, extended key usages,
-//! validity times in Go's format, and host-name matching with Go's rules.
+//! validity times in Go's format (RFC 3339, also `kvd pki`'s date format), serial numbers,
+//! and host-name matching with Go's rules.
 //!
 //! Knows nothing about chains, files or the network.
 
@@ -27,6 +28,11 @@ pub(crate) fn parse(der: &[u8]) -> Result<X509Certificate<'_>, String> {
         Ok(_) => Err("trailing bytes after the certificate".to_string()),
         Err(e) => Err(format!("malformed certificate: {e}")),
     }
+}
+
+/// True for an X.509 v3 certificate (webpki reads only those).
+pub(crate) fn is_v3(cert: &X509Certificate<'_>) -> bool {
+    cert.version().0 == 2
 }
 
 /// The subject or issuer in RFC 4514 form, most specific part first, as Go's
@@ -181,17 +187,39 @@ pub(crate) fn validity(cert: &X509Certificate<'_>) -> (i64, i64) {
 /// A Unix time as Go prints it in x509 errors (RFC 3339, UTC): `2020-01-02T00:00:00Z`.
 pub(crate) fn go_time(secs: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(secs) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
+        Ok(t) => rfc3339(t),
         Err(_) => format!("@{secs}"),
     }
+}
+
+/// `t` as RFC 3339 in UTC with second precision, e.g. `2025-01-31T12:00:00Z`.
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// The serial number as colon-separated hex without leading zero bytes (`1a:02`; `00` for
+/// zero), as `kvd pki` and the revocation messages print it.
+pub(crate) fn serial_hex(raw: &[u8]) -> String {
+    let trimmed = serial_key(raw);
+    let bytes = if trimmed.is_empty() {
+        &[0u8][..]
+    } else {
+        trimmed
+    };
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// The serial number without leading zero bytes, so that equal serials compare equal.
