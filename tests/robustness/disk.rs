@@ -13,7 +13,7 @@
 //! commit fails, it logs `C | mvcc/backend: cannot commit tx (write <data-dir>/member/snap/db:
 //! no space left on device)` and exits with status 1; no alarm is raised. Restarted once
 //! space is freed, it replays its WAL: nothing acknowledged is lost and it takes writes. (Its
-//! WAL preallocates 64 MB segments, so its file system must be larger than kvd's.)
+//! WAL preallocates 64 MB segments, as kvd's does, so the file system is 300 MiB.)
 //!
 //! Unreadable data dir: started on a data dir it may not list (mode 000, the member running
 //! as `nobody`), on a path that is a file, or on a data dir whose files it may not read,
@@ -41,6 +41,10 @@ use crate::support::logged_process::LoggedProcess;
 use crate::support::member::{initial_cluster, Member};
 use crate::support::process::Timing;
 use crate::support::temp::temp_dir;
+
+/// Size of the small file system: both servers preallocate 64 MiB write-ahead log segments
+/// (and etcd the next one ahead), so it must hold a few of them.
+const FS_MIB: u64 = 300;
 
 /// How long each phase may take.
 const PHASE: Duration = Duration::from_secs(30);
@@ -430,7 +434,7 @@ fn report(label: &str, o: &Observed) {
 #[test]
 fn disk_full_raises_nospace_and_recovers() {
     crate::run("disk-full", Duration::from_secs(240), async {
-        let Some(o) = disk_full(kvd_bin(), 64).await else {
+        let Some(o) = disk_full(kvd_bin(), FS_MIB).await else {
             return;
         };
         report("disk-full", &o);
@@ -473,7 +477,7 @@ fn disk_full_raises_nospace_and_recovers() {
 #[test]
 fn disk_full_raises_nospace_and_recovers_etcd() {
     crate::run_on_etcd("disk-full-etcd", Duration::from_secs(240), async {
-        let Some(o) = disk_full(etcd_bin(), 300).await else {
+        let Some(o) = disk_full(etcd_bin(), FS_MIB).await else {
             return;
         };
         report("disk-full-etcd", &o);
