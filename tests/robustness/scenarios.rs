@@ -80,12 +80,18 @@ fn peer_blackhole_etcd() {
     etcd("blackhole-etcd", blackhole());
 }
 
+fn delay_drop() -> Scenario {
+    Scenario::new("delay-drop", Profile::Etcd, Kind::DelayDrop)
+}
+
 #[test]
 fn peer_delay_and_drop() {
-    kvd(
-        "delay-drop",
-        Scenario::new("delay-drop", Profile::Etcd, Kind::DelayDrop),
-    );
+    kvd("delay-drop", delay_drop());
+}
+
+#[test]
+fn peer_delay_and_drop_etcd() {
+    etcd("delay-drop-etcd", delay_drop());
 }
 
 #[test]
