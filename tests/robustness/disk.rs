@@ -216,8 +216,8 @@ async fn lost_writes(ch: &Channel, acked: &[(String, String, i64)]) -> Vec<Strin
         .collect()
 }
 
-/// The alarms a member reports, as `MEMBERID:TYPE`.
-async fn alarms(ch: &Channel) -> Result<Vec<String>, String> {
+/// The alarms a member lists (`etcdctl alarm list`).
+async fn alarm_list(ch: &Channel) -> Result<Vec<AlarmMember>, String> {
     let mut m = MaintenanceClient::new(ch.clone());
     let r = within(
         OP_TIMEOUT,
@@ -229,10 +229,15 @@ async fn alarms(ch: &Channel) -> Result<Vec<String>, String> {
     )
     .await
     .map_err(|e| e.message().to_string())?;
-    Ok(r.into_inner()
-        .alarms
+    Ok(r.into_inner().alarms)
+}
+
+/// The alarms a member reports, as `MEMBERID:TYPE`.
+async fn alarms(ch: &Channel) -> Result<Vec<String>, String> {
+    Ok(alarm_list(ch)
+        .await?
         .iter()
-        .map(|a: &AlarmMember| {
+        .map(|a| {
             format!(
                 "{:x}:{}",
                 a.member_id,
@@ -245,19 +250,7 @@ async fn alarms(ch: &Channel) -> Result<Vec<String>, String> {
 /// `etcdctl alarm disarm`: deactivates every alarm listed.
 async fn disarm(ch: &Channel) -> Result<(), String> {
     let mut m = MaintenanceClient::new(ch.clone());
-    let listed = within(
-        OP_TIMEOUT,
-        m.alarm(AlarmRequest {
-            action: AlarmAction::Get as i32,
-            member_id: 0,
-            alarm: AlarmType::None as i32,
-        }),
-    )
-    .await
-    .map_err(|e| e.message().to_string())?
-    .into_inner()
-    .alarms;
-    for a in listed {
+    for a in alarm_list(ch).await? {
         within(
             OP_TIMEOUT,
             m.alarm(AlarmRequest {

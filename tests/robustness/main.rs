@@ -43,13 +43,9 @@ mod traffic;
 mod validate;
 mod watch;
 
-use cluster_support::{checker, client, harness, proxy};
+use cluster_support::{checker, client, harness, proxy, run, run_on_etcd};
 
-use std::future::Future;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-static SERIAL: Mutex<()> = Mutex::new(());
+use std::time::Duration;
 
 /// True under `KVD_ROBUSTNESS_SOAK=1`: more rounds, longer traffic.
 pub fn soak() -> bool {
@@ -72,32 +68,4 @@ pub fn traffic_time() -> Duration {
     } else {
         Duration::from_secs(20)
     }
-}
-
-/// [`run`] for a scenario's twin against real etcd 3.4 (the reference); skipped, with a line
-/// saying so, when etcd is not installed.
-pub fn run_on_etcd(name: &str, limit: Duration, scenario: impl Future<Output = ()>) {
-    let etcd = harness::etcd_bin();
-    if !etcd.is_file() {
-        eprintln!("skipped: {} not installed", etcd.display());
-        return;
-    }
-    run(name, limit, scenario);
-}
-
-/// Runs one scenario alone, on its own multi-threaded runtime, failing it after `limit`.
-pub fn run(name: &str, limit: Duration, scenario: impl Future<Output = ()>) {
-    let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("build tokio runtime");
-    let started = Instant::now();
-    rt.block_on(async {
-        if tokio::time::timeout(limit, scenario).await.is_err() {
-            panic!("{name}: scenario did not finish within {limit:?}");
-        }
-    });
-    eprintln!("[{name}] finished in {:.1?}", started.elapsed());
 }
