@@ -13,15 +13,14 @@
 //! `KVD_BIN=/usr/bin/etcd` runs the same scenarios against real etcd 3.4 (which checks the
 //! scenarios themselves; only kvd's own error-text assertion in `partition` differs).
 
-mod checker;
-mod client;
-mod harness;
+#[path = "../support/cluster/mod.rs"]
+mod cluster_support;
 mod load;
-mod proxy;
-mod security;
 #[path = "../support/mod.rs"]
 mod support;
 mod watcher;
+
+use cluster_support::{checker, client, harness, run, run_on_etcd, security};
 
 mod five_members;
 mod force_new_cluster;
@@ -36,37 +35,3 @@ mod peer_tls_rollout;
 mod promote_via_follower;
 mod require_leader;
 mod watch_failover;
-
-use std::future::Future;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// [`run`] for a scenario's twin against real etcd 3.4 (the reference); skipped, with a line
-/// saying so, when etcd is not installed.
-pub fn run_on_etcd(name: &str, limit: Duration, scenario: impl Future<Output = ()>) {
-    let etcd = harness::etcd_bin();
-    if !etcd.is_file() {
-        eprintln!("skipped: {} not installed", etcd.display());
-        return;
-    }
-    run(name, limit, scenario);
-}
-
-/// Runs one scenario alone, on its own multi-threaded runtime, failing it after `limit`.
-pub fn run(name: &str, limit: Duration, scenario: impl Future<Output = ()>) {
-    let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("build tokio runtime");
-    let started = Instant::now();
-    rt.block_on(async {
-        if tokio::time::timeout(limit, scenario).await.is_err() {
-            panic!("{name}: scenario did not finish within {limit:?}");
-        }
-    });
-    eprintln!("[{name}] finished in {:.1?}", started.elapsed());
-}

@@ -16,6 +16,7 @@ pub struct LoggedProcess {
     cwd: PathBuf,
     log: PathBuf,
     env_prefix_removed: Option<String>,
+    env_removed: Vec<String>,
     child: Option<Child>,
 }
 
@@ -30,6 +31,7 @@ impl LoggedProcess {
             cwd: cwd.to_path_buf(),
             log,
             env_prefix_removed: None,
+            env_removed: Vec::new(),
             child: None,
         }
     }
@@ -41,6 +43,13 @@ impl LoggedProcess {
         self
     }
 
+    /// Starts the process without the test environment's variable `name` (unless a launch
+    /// sets it explicitly).
+    pub fn without_env(mut self, name: &str) -> Self {
+        self.env_removed.push(name.to_string());
+        self
+    }
+
     /// Starts the process; returns its pid. Panics if it is already running.
     pub fn launch(&mut self) -> u32 {
         self.launch_with(&[])
@@ -49,6 +58,11 @@ impl LoggedProcess {
     /// Starts the process with `extra` flags after its own, for this run only; returns its
     /// pid. Panics if it is already running.
     pub fn launch_with(&mut self, extra: &[&str]) -> u32 {
+        self.launch_with_env(extra, &[])
+    }
+
+    /// [`LoggedProcess::launch_with`] with environment variables `env` set for this run only.
+    pub fn launch_with_env(&mut self, extra: &[&str], env: &[(&str, &str)]) -> u32 {
         assert!(self.child.is_none(), "{} already running", self.label);
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -64,6 +78,10 @@ impl LoggedProcess {
                 }
             }
         }
+        for name in &self.env_removed {
+            cmd.env_remove(name);
+        }
+        cmd.envs(env.iter().copied());
         let child = cmd
             .args(&self.args)
             .args(extra)
@@ -88,9 +106,9 @@ impl LoggedProcess {
         &mut self.args
     }
 
-    /// The pid of the running process.
+    /// The pid of the running process, if one runs.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(std::process::Child::id)
+        self.child.as_ref().map(Child::id)
     }
 
     /// True while a started process has not been seen to exit (or been stopped).

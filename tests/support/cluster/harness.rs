@@ -3,7 +3,7 @@
 //! Owns free loopback ports, the [`Node`] process guard (start, readiness, kill -9, restart,
 //! log tail, killed on drop), and [`Cluster`] (start N members with or without peer proxies,
 //! add members at run time, find the leader, wait for catch-up, compare `hashkv`). Every URL
-//! and security flag comes from [`crate::security`]; binary lookup and the process guard
+//! and security flag comes from [`super::security`]; binary lookup and the process guard
 //! under [`Node`] come from [`crate::support`].
 
 use std::collections::HashSet;
@@ -17,9 +17,9 @@ use kvd::proto::etcdserverpb::cluster_client::ClusterClient;
 use kvd::proto::etcdserverpb::{MemberAddRequest, MemberListRequest};
 use tonic::transport::Channel;
 
-use crate::client;
-use crate::proxy::Net;
-use crate::security;
+use super::client;
+use super::proxy::Net;
+use super::security;
 use crate::support::logged_process::{last_lines, LoggedProcess};
 use crate::support::temp::temp_dir;
 
@@ -142,6 +142,7 @@ pub struct Node {
     _dir: tempfile::TempDir,
     process: LoggedProcess,
     net: Option<Arc<Net>>,
+    data_dir: PathBuf,
 }
 
 impl Node {
@@ -155,12 +156,29 @@ impl Node {
         extra: &[String],
         net: Option<Arc<Net>>,
     ) -> Node {
+        Node::spawn_in(index, bin, spec, initial_cluster, state, extra, net, None)
+    }
+
+    /// [`Node::spawn`] with the data dir at `data_dir` instead of inside the member's temp
+    /// dir (e.g. on a small file system).
+    #[allow(clippy::too_many_arguments)]
+    pub fn spawn_in(
+        index: usize,
+        bin: &std::path::Path,
+        spec: Spec,
+        initial_cluster: &str,
+        state: &str,
+        extra: &[String],
+        net: Option<Arc<Net>>,
+        data_dir: Option<PathBuf>,
+    ) -> Node {
         let dir = temp_dir("kvd-cluster-");
+        let data_dir = data_dir.unwrap_or_else(|| dir.path().join("data"));
         let mut args: Vec<String> = vec![
             "--name".into(),
             spec.name.clone(),
             "--data-dir".into(),
-            dir.path().join("data").display().to_string(),
+            data_dir.display().to_string(),
             "--listen-client-urls".into(),
             spec.client_url(),
             "--advertise-client-urls".into(),
@@ -177,7 +195,9 @@ impl Node {
         args.extend(extra.iter().cloned());
         args.extend(security::member_flags(dir.path(), &spec.name));
         let log = dir.path().join("server.log");
-        let process = LoggedProcess::new(&spec.name, bin, args, dir.path(), log);
+        // crash points are armed per start (`Node::launch_armed`), never inherited
+        let process =
+            LoggedProcess::new(&spec.name, bin, args, dir.path(), log).without_env("FAILPOINTS");
         let mut n = Node {
             spec,
             id: 0,
@@ -186,20 +206,93 @@ impl Node {
             _dir: dir,
             process,
             net,
+            data_dir,
         };
         n.launch();
         n
     }
 
-    fn launch(&mut self) {
+    /// Starts the process again (same flags and data dir) without waiting for readiness.
+    pub fn launch(&mut self) {
         self.launch_with(&[]);
     }
 
     fn launch_with(&mut self, extra: &[&str]) {
-        let pid = self.process.launch_with(extra);
+        self.launch_env(extra, &[]);
+    }
+
+    fn launch_env(&mut self, extra: &[&str], env: &[(&str, &str)]) {
+        let pid = self.process.launch_with_env(extra, env);
         if let Some(net) = &self.net {
             net.register(pid, self.index);
         }
+    }
+
+    /// Starts the process again with the crash points `failpoints` (the `FAILPOINTS` syntax
+    /// of src/failpoints.rs) armed for this run only, without waiting: it may die at one of
+    /// them before it is ready.
+    pub fn launch_armed(&mut self, failpoints: &str) {
+        self.launch_env(&[], &[("FAILPOINTS", failpoints)]);
+    }
+
+    /// The data dir (`--data-dir`).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// The pid of the running process, if one runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
+    /// True while a started process has not been seen to exit or been stopped.
+    pub fn is_running(&self) -> bool {
+        self.process.is_running()
+    }
+
+    /// The exit status if the process exited by itself since the last look (it then no
+    /// longer counts as running).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        let pid = self.process.pid();
+        let st = self.process.exited();
+        if let (Some(pid), Some(_), Some(net)) = (pid, &st, &self.net) {
+            net.unregister(pid);
+        }
+        st
+    }
+
+    fn signal(&self, sig: i32) {
+        let pid = self
+            .pid()
+            .unwrap_or_else(|| panic!("{} is not running", self.spec.name));
+        let pid = i32::try_from(pid).expect("pid fits i32");
+        // SAFETY: kill only sends a signal to our own child process.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill({pid}, {sig}) for {}", self.spec.name);
+    }
+
+    /// SIGSTOP: the process freezes (its sockets stay open, nothing answers).
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// SIGCONT after [`Node::pause`].
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    /// SIGTERM (a clean shutdown), SIGKILL if it has not exited after `grace`; the exit
+    /// status, if a process ran.
+    pub fn terminate(&mut self, grace: Duration) -> Option<ExitStatus> {
+        let pid = self.pid();
+        let st = self.process.stop(crate::support::process::Timing {
+            poll: POLL,
+            term_grace: grace,
+        });
+        if let (Some(pid), Some(net)) = (pid, &self.net) {
+            net.unregister(pid);
+        }
+        st.and_then(Result::ok)
     }
 
     /// `127.0.0.1:CLIENT`.
@@ -338,6 +431,8 @@ pub struct ClusterOpts {
     pub flags: Vec<String>,
     /// Scheme of the peer URLs ([`security::peer_scheme`] unless a test overrides it).
     pub peer_scheme: &'static str,
+    /// Where the members' data dirs go (`ROOT/NAME`); `None`: in each member's temp dir.
+    pub data_root: Option<PathBuf>,
 }
 
 impl ClusterOpts {
@@ -349,6 +444,7 @@ impl ClusterOpts {
             proxied: false,
             flags: timing_flags(),
             peer_scheme: security::peer_scheme(),
+            data_root: None,
         }
     }
 
@@ -414,7 +510,10 @@ impl Cluster {
         let mut nodes: Vec<Node> = specs
             .into_iter()
             .enumerate()
-            .map(|(i, s)| Node::spawn(i, &opts.bin, s, &initial, "new", &flags, net.clone()))
+            .map(|(i, s)| {
+                let data = opts.data_root.as_ref().map(|r| r.join(&s.name));
+                Node::spawn_in(i, &opts.bin, s, &initial, "new", &flags, net.clone(), data)
+            })
             .collect();
         for n in &mut nodes {
             n.wait_ready(READY_TIMEOUT).await;
@@ -439,18 +538,21 @@ impl Cluster {
         self.start_announced(announced).await
     }
 
-    /// `member add [--learner]` through member `via`, without starting the member.
+    /// `member add [--learner]` through member `via`, without starting the member. Behind
+    /// proxies, its proxy is started now (it is the next member index: start it before
+    /// announcing another one).
     pub async fn announce_member(&mut self, name: &str, learner: bool, via: usize) -> Announced {
-        assert!(
-            self.net.is_none(),
-            "adding members behind proxies is not supported"
-        );
+        let index = self.nodes.len();
         let peer_port = free_port();
+        let advertised_peer_port = match &self.net {
+            Some(n) => n.add_proxy(index, peer_port),
+            None => peer_port,
+        };
         let spec = Spec {
             name: name.to_string(),
             client_port: free_port(),
             peer_port,
-            advertised_peer_port: peer_port,
+            advertised_peer_port,
             peer_scheme: self.opts.peer_scheme,
         };
         let mut cc = ClusterClient::new(self.nodes[via].channel());
@@ -500,14 +602,20 @@ impl Cluster {
         let index = self.nodes.len();
         let mut flags = self.opts.flags.clone();
         flags.extend(["--initial-cluster-token".to_string(), self.token.clone()]);
-        let mut node = Node::spawn(
+        let data = self
+            .opts
+            .data_root
+            .as_ref()
+            .map(|r| r.join(&announced.spec.name));
+        let mut node = Node::spawn_in(
             index,
             &self.opts.bin,
             announced.spec,
             &announced.initial,
             "existing",
             &flags,
-            None,
+            self.net.clone(),
+            data,
         );
         node.learner = announced.learner;
         node.wait_ready(READY_TIMEOUT).await;
@@ -517,6 +625,41 @@ impl Cluster {
         );
         self.nodes.push(node);
         index
+    }
+
+    /// Removes member `index` from the cluster through member `via` (`member remove`), then
+    /// kills its process; it stays in [`Cluster::nodes`] (indices do not move) but is down.
+    /// etcd's "unhealthy cluster" refusal (a member recently unreachable) is retried.
+    pub async fn remove_member(&mut self, index: usize, via: usize) {
+        let id = self.nodes[index].id;
+        assert_ne!(
+            id, 0,
+            "{} has no known member ID",
+            self.nodes[index].spec.name
+        );
+        let mut cc = ClusterClient::new(self.nodes[via].channel());
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let r = client::within(
+                client::OP_TIMEOUT,
+                cc.member_remove(kvd::proto::etcdserverpb::MemberRemoveRequest { id }),
+            )
+            .await;
+            match r {
+                Ok(_) => break,
+                // an earlier attempt that timed out was applied after all
+                Err(e) if e.message() == "etcdserver: member not found" => break,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!(
+                        "member remove {} via {}: {e}; retrying",
+                        self.nodes[index].spec.name, self.nodes[via].spec.name
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("member remove {}: {e}", self.nodes[index].spec.name),
+            }
+        }
+        self.nodes[index].kill9();
     }
 
     /// The member list as member `via` reports it.

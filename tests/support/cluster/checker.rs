@@ -31,6 +31,11 @@ pub enum Input {
     },
     /// Delete the key.
     Delete,
+    /// If the value is `expected` (`None`: the key is absent), delete the key.
+    CasDelete {
+        /// The value compared with.
+        expected: Option<String>,
+    },
 }
 
 /// What the client was told.
@@ -42,6 +47,8 @@ pub enum Output {
     Put,
     /// Whether the compare succeeded.
     Cas(bool),
+    /// The compare failed and the else branch read this value (`None`: absent).
+    CasFailed(Option<String>),
     /// How many keys the delete removed.
     Delete(i64),
     /// The call failed or timed out: it may or may not have taken effect.
@@ -104,6 +111,11 @@ fn step(state: &Option<u32>, input: &In, output: &Output) -> Option<Option<u32>>
         }),
         (In::Delete, Output::Delete(n)) => (*n == i64::from(state.is_some())).then_some(None),
         (In::Delete, Output::Unknown) => Some(None),
+        (In::CasDelete { expected }, Output::Cas(true)) => (state == expected).then_some(None),
+        (In::CasDelete { expected }, Output::Cas(false)) => (state != expected).then_some(*state),
+        (In::CasDelete { expected }, Output::Unknown) => {
+            Some(if state == expected { None } else { *state })
+        }
         _ => None,
     }
 }
@@ -115,6 +127,7 @@ enum In {
     Put(u32),
     Cas { expected: Option<u32>, new: u32 },
     Delete,
+    CasDelete { expected: Option<u32> },
 }
 
 /// An operation ready for the search: interned input and read value.
@@ -129,6 +142,9 @@ struct Interned {
 fn accepts(state: &Option<u32>, op: &Interned) -> Option<Option<u32>> {
     match (&op.input, &op.output) {
         (In::Get, Output::Get(_)) => (*state == op.read).then_some(*state),
+        (In::Cas { expected, .. } | In::CasDelete { expected }, Output::CasFailed(_)) => {
+            (state != expected && *state == op.read).then_some(*state)
+        }
         _ => step(state, &op.input, &op.output),
     }
 }
@@ -190,9 +206,12 @@ fn check_key(key: &str, ops: &[&Operation]) -> Verdict {
                     new: intern(new),
                 },
                 Input::Delete => In::Delete,
+                Input::CasDelete { expected } => In::CasDelete {
+                    expected: expected.as_deref().map(&mut intern),
+                },
             };
             let read = match &op.output {
-                Output::Get(v) => v.as_deref().map(&mut intern),
+                Output::Get(v) | Output::CasFailed(v) => v.as_deref().map(&mut intern),
                 _ => None,
             };
             Interned {
@@ -391,6 +410,63 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_compare_must_read_the_current_value() {
+        let failed = |e: Option<&str>, read: Option<&str>, call, ret| {
+            op(
+                "k",
+                Input::Cas {
+                    expected: e.map(String::from),
+                    new: format!("n{call}"),
+                },
+                Output::CasFailed(read.map(String::from)),
+                call,
+                Some(ret),
+            )
+        };
+        let h = [put("a", 0, 1), failed(Some("x"), Some("a"), 2, 3)];
+        assert_eq!(check(&h), Verdict::Linearizable);
+        // the else branch read a value the key no longer had
+        let h = [
+            put("a", 0, 1),
+            put("b", 2, 3),
+            failed(Some("x"), Some("a"), 4, 5),
+        ];
+        assert!(rejected(check(&h)));
+        // the compare failed although the key held the expected value
+        let h = [put("a", 0, 1), failed(Some("a"), Some("a"), 2, 3)];
+        assert!(rejected(check(&h)));
+    }
+
+    #[test]
+    fn compare_and_delete_follows_the_model() {
+        let cas_delete = |e: &str, out: Output, call, ret| {
+            op(
+                "k",
+                Input::CasDelete {
+                    expected: Some(e.to_string()),
+                },
+                out,
+                call,
+                Some(ret),
+            )
+        };
+        let h = [
+            put("a", 0, 1),
+            cas_delete("a", Output::Cas(true), 2, 3),
+            get(None, 4, 5),
+            cas_delete("a", Output::CasFailed(None), 6, 7),
+        ];
+        assert_eq!(check(&h), Verdict::Linearizable);
+        // a successful delete leaves nothing behind
+        let h = [
+            put("a", 0, 1),
+            cas_delete("a", Output::Cas(true), 2, 3),
+            get(Some("a"), 4, 5),
+        ];
+        assert!(rejected(check(&h)));
+    }
+
+    #[test]
     fn delete_count_must_match_the_state() {
         let h = [
             put("a", 0, 10),
@@ -466,6 +542,9 @@ mod tests {
                     expected: (i > 0).then(|| format!("v{}", rng.gen_range(0..i))),
                     new: format!("v{i}"),
                 },
+                3 if rng.gen_bool(0.5) => Input::CasDelete {
+                    expected: (i > 0).then(|| format!("v{}", rng.gen_range(0..i))),
+                },
                 _ => Input::Delete,
             };
             let failed = input != Input::Get && rng.gen_range(0..20) == 0;
@@ -505,6 +584,17 @@ mod tests {
                         state = None;
                     }
                     Output::Delete(n)
+                }
+                Input::CasDelete { expected } => {
+                    let ok = state == *expected;
+                    if ok && applies {
+                        state = None;
+                    }
+                    if ok {
+                        Output::Cas(true)
+                    } else {
+                        Output::CasFailed(state.clone())
+                    }
                 }
             };
             if op.ret.is_some() {
