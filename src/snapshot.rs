@@ -201,7 +201,7 @@ pub fn import(
             roles: backend.roles.clone(),
         },
     );
-    apply::write_applied_index(&mut batch, applied_index);
+    apply::write_applied_index(&mut batch, applied_index, current);
     if let Some(meta) = raft_meta {
         apply::write_snapshot_meta(&mut batch, meta);
     }

@@ -30,6 +30,7 @@ use crate::raft::{Committed, MemberChange, StateMachine};
 use crate::storage::{Engine, StateBatch, StorageError};
 use crate::watch::WatchHub;
 
+/// The applied index as older kvd versions stored it (read when there is no commit record).
 const APPLIED_INDEX: &[u8] = b"m/applied_index";
 /// raft's metadata of the snapshot the state was last restored from.
 const SNAPSHOT_META: &[u8] = b"m/raft_snapshot_meta";
@@ -200,9 +201,9 @@ pub fn import_lease(batch: &mut StateBatch, id: i64, ttl: i64) {
     batch.put(lease_key(id), ttl.to_be_bytes());
 }
 
-/// Writes the applied index into `batch`.
-pub fn write_applied_index(batch: &mut StateBatch, index: u64) {
-    batch.put(APPLIED_INDEX, index.to_be_bytes());
+/// Ends `batch` with the commit record: the applied index and the current revision.
+pub fn write_applied_index(batch: &mut StateBatch, index: u64, current_rev: i64) {
+    mvcc::write_commit_record(batch, index, current_rev);
 }
 
 /// Writes raft's metadata of a restored snapshot into `batch`.
@@ -494,6 +495,17 @@ impl Applier {
 /// # Errors
 /// Storage failure.
 pub fn read_applied_index(engine: &Engine) -> Result<u64, StorageError> {
+    let commit = mvcc::stored_commit(engine).map_err(|e| match e {
+        MvccError::Storage(s) => s,
+        other => StorageError::Corrupt {
+            what: "commit record".into(),
+            detail: other.to_string(),
+        },
+    })?;
+    if let Some((applied, _)) = commit {
+        return Ok(applied);
+    }
+    // A data dir of an older kvd, before the commit record.
     Ok(engine
         .state_get(APPLIED_INDEX)?
         .and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes))
@@ -617,7 +629,7 @@ impl StateMachine for Applier {
             if last == self.applied_index {
                 return Ok(());
             }
-            batch.put(APPLIED_INDEX, last.to_be_bytes());
+            mvcc.write_commit(&mut batch, last);
             crate::kvd_crash_point!("apply::before_state_write");
             self.engine.apply_state(batch)?;
             self.progress.set_written(last);

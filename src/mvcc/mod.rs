@@ -15,7 +15,9 @@ pub use ops::{
     run_txn, ReadView, TxnOutcome,
 };
 pub use revision::Revision;
-pub use store::{Event, EventKind, LeaseAttach, MvccStore, WriteTxn};
+pub use store::{
+    stored_commit, write_commit_record, Event, EventKind, LeaseAttach, MvccStore, WriteTxn,
+};
 
 use thiserror::Error;
 

@@ -14,7 +14,12 @@ use crate::proto::mvccpb::KeyValue;
 use crate::storage::{Engine, StateBatch, StorageError};
 
 const KV_PREFIX: u8 = b'k';
+/// The current revision as older kvd versions stored it (read when there is no commit record).
 const META_CURRENT_REV: &[u8] = b"m/current_rev";
+/// The commit record of the last applied batch: applied index (u64) and current revision
+/// (i64), big-endian. Written last in every batch; revision records above its revision are
+/// orphans of a batch a crash cut short.
+const COMMIT: &[u8] = b"m/commit";
 const META_COMPACT_REV: &[u8] = b"m/compact_rev";
 
 /// What happened to a key.
@@ -110,7 +115,11 @@ impl MvccStore {
     /// # Errors
     /// Storage failure or a corrupt record.
     pub fn open(engine: Engine) -> Result<Self> {
-        let current_rev = decode_i64(engine.state_get(META_CURRENT_REV)?).max(1);
+        let current_rev = match stored_commit(&engine)? {
+            Some((_, rev)) => rev,
+            None => decode_i64(engine.state_get(META_CURRENT_REV)?),
+        }
+        .max(1);
         // etcd starts at -1: `compaction 0` on a fresh store succeeds and marks revision 0.
         let compact_rev = engine
             .state_get(META_COMPACT_REV)?
@@ -118,13 +127,21 @@ impl MvccStore {
             .unwrap_or(-1);
         let mut index: BTreeMap<Box<[u8]>, KeyIndex> = BTreeMap::new();
         let mut size_bytes = 0u64;
+        let mut orphans = Vec::new();
         for (k, v) in engine.state_scan_prefix(&[KV_PREFIX])? {
-            size_bytes += (k.len() + v.len()) as u64;
             let (rev, tombstone) =
                 Revision::decode(&k[1..]).ok_or_else(|| corrupt("revision key", &k))?;
+            if rev.main > current_rev {
+                // Written by a batch whose commit record a crash lost: applied again from
+                // the WAL.
+                orphans.push(k);
+                continue;
+            }
+            size_bytes += (k.len() + v.len()) as u64;
             let kv = KeyValue::decode(v.as_slice()).map_err(|e| corrupt("key-value", e))?;
             index_push(&mut index, &kv.key, rev, tombstone);
         }
+        engine.remove_state_records(&orphans)?;
         Ok(Self {
             engine,
             index,
@@ -288,6 +305,11 @@ impl MvccStore {
         if compact_rev >= 0 {
             batch.put(META_COMPACT_REV, compact_rev.to_be_bytes());
         }
+    }
+
+    /// Ends `batch` with the commit record: `applied_index` and the current revision.
+    pub fn write_commit(&self, batch: &mut StateBatch, applied_index: u64) {
+        batch.commit(COMMIT, commit_record(applied_index, self.current_rev));
     }
 
     /// Forgets pending values once their storage batch is applied.
@@ -464,7 +486,7 @@ impl WriteTxn<'_> {
         };
         let (k, v) = (kv_key(rev, false), kv.encode_to_vec());
         self.store.size_bytes += (k.len() + v.len()) as u64;
-        self.batch.put(k, v);
+        self.batch.append(k, v);
         index_push(&mut self.store.index, key, rev, false);
         let old_lease = prev.as_ref().map_or(0, |p| p.lease);
         if old_lease != lease {
@@ -501,7 +523,7 @@ impl WriteTxn<'_> {
             };
             let (k, v) = (kv_key(rev, true), tomb.encode_to_vec());
             self.store.size_bytes += (k.len() + v.len()) as u64;
-            self.batch.put(k, v);
+            self.batch.append(k, v);
             index_push(&mut self.store.index, &prev.key, rev, true);
             if prev.lease != 0 {
                 self.lease_changes.push(LeaseAttach {
@@ -523,12 +545,44 @@ impl WriteTxn<'_> {
     /// events and lease attachment changes.
     pub fn finish(self) -> (Vec<Event>, Vec<LeaseAttach>) {
         if !self.events.is_empty() {
+            // Stored with the batch's commit record (see `MvccStore::write_commit`).
             self.store.current_rev = self.begin_rev + 1;
-            self.batch
-                .put(META_CURRENT_REV, self.store.current_rev.to_be_bytes());
         }
         (self.events, self.lease_changes)
     }
+}
+
+/// The commit record for `applied_index` and `current_rev`.
+pub fn commit_record(applied_index: u64, current_rev: i64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&applied_index.to_be_bytes());
+    out[8..].copy_from_slice(&current_rev.to_be_bytes());
+    out
+}
+
+/// The applied index and current revision of the last committed batch, if any was written
+/// with a commit record.
+///
+/// # Errors
+/// Storage failure or a malformed record.
+pub fn stored_commit(engine: &Engine) -> Result<Option<(u64, i64)>> {
+    let Some(bytes) = engine.state_get(COMMIT)? else {
+        return Ok(None);
+    };
+    let record: [u8; 16] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| corrupt("commit record", &bytes))?;
+    let mut applied = [0u8; 8];
+    let mut rev = [0u8; 8];
+    applied.copy_from_slice(&record[..8]);
+    rev.copy_from_slice(&record[8..]);
+    Ok(Some((u64::from_be_bytes(applied), i64::from_be_bytes(rev))))
+}
+
+/// Writes the commit record into `batch` (restoring a snapshot).
+pub fn write_commit_record(batch: &mut StateBatch, applied_index: u64, current_rev: i64) {
+    batch.commit(COMMIT, commit_record(applied_index, current_rev));
 }
 
 fn corrupt(what: &str, detail: impl std::fmt::Debug) -> MvccError {
@@ -551,6 +605,7 @@ mod tests {
         let mut txn = s.write(&mut batch);
         f(&mut txn);
         let (events, _) = txn.finish();
+        s.write_commit(&mut batch, 0);
         let engine = s.engine().clone();
         engine.apply_state(batch).expect("apply");
         events
@@ -665,6 +720,34 @@ mod tests {
         assert_eq!((reopened.current_rev(), reopened.compact_rev()), (4, 3));
         let (kvs, _) = reopened.range_at(b"k", b"", 0, 0, false).expect("range");
         assert_eq!(kvs[0].value, b"3");
+    }
+
+    #[test]
+    fn revisions_a_crash_left_without_their_commit_record_are_dropped_on_open() {
+        let engine = Engine::temporary().expect("engine");
+        let mut s = MvccStore::open(engine.clone()).expect("store");
+        commit(&mut s, |t| {
+            t.put(b"k", b"committed", 0).expect("put");
+        });
+        // a batch cut short: its revision record written, its commit record lost
+        let mut batch = StateBatch::default();
+        let mut txn = s.write(&mut batch);
+        txn.put(b"k", b"lost", 0).expect("put");
+        txn.put(b"other", b"lost", 0).expect("put");
+        txn.finish();
+        let writes_without_commit = batch;
+        engine
+            .apply_state(writes_without_commit)
+            .expect("records only");
+        let reopened = MvccStore::open(engine.clone()).expect("reopen");
+        assert_eq!(reopened.current_rev(), 2);
+        let (kvs, count) = reopened.range_at(b"", b"\0", 0, 0, false).expect("range");
+        assert_eq!(count, 1);
+        assert_eq!(kvs[0].value, b"committed");
+        assert!(
+            engine.state_scan_prefix(&[KV_PREFIX]).expect("scan").len() == 1,
+            "the orphans are removed"
+        );
     }
 
     #[test]

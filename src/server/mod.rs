@@ -336,7 +336,7 @@ fn bootstrap_new(
             membership.upsert(m, &mut batch);
         }
     }
-    crate::apply::write_applied_index(&mut batch, 1);
+    crate::apply::write_applied_index(&mut batch, 1, 1);
     engine.apply_state(batch).map_err(storage_error(opts))?;
     identity.save(engine).map_err(storage_error(opts))?;
     Ok((identity, ids))

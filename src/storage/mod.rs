@@ -3,10 +3,14 @@
 //!
 //! - The raft log lives in the WAL, made durable before anything is acknowledged.
 //! - The state (MVCC revisions, meta, leases, members, alarms, auth) lives in sled's `state`
-//!   tree. Apply writes it in one [`StateBatch`] together with the applied index, all or nothing
-//!   across a crash (through the [`journal`]), without an fsync: sled is flushed in the
+//!   tree. Apply writes it in one [`StateBatch`] ending with a commit record (the applied
+//!   index), all or nothing across a crash, without an fsync: sled is flushed in the
 //!   background ([`Engine::flush`]), and on restart the WAL is replayed from the applied index
-//!   sled recovered. So a crash neither loses nor repeats an applied entry.
+//!   sled recovered. So a crash neither loses nor repeats an applied entry. sled recovers a
+//!   prefix of its writes, so a batch that only adds new records ([`StateBatch::append`], the
+//!   common case: new revisions) needs nothing more — whoever reads the state ignores added
+//!   records its commit record does not cover — and any other batch goes through the
+//!   [`journal`].
 //! - The member's own records (its identity), which a snapshot never replaces, live in a
 //!   tree of their own (named `raft` for data dirs of older kvd versions, which also kept the
 //!   raft log there; that log is read once to move it into the WAL).
@@ -66,6 +70,10 @@ pub struct Engine {
 pub struct StateBatch {
     writes: Vec<Write>,
     bytes: usize,
+    /// Some write overwrites or removes a record: the batch needs the journal.
+    rewrites: bool,
+    /// Written last, after every other write of the batch.
+    commit: Option<Write>,
 }
 
 impl StateBatch {
@@ -74,12 +82,37 @@ impl StateBatch {
         let (key, value) = (key.as_ref(), value.as_ref());
         self.bytes += key.len() + value.len();
         self.writes.push((key.to_vec(), Some(value.to_vec())));
+        self.rewrites = true;
+    }
+
+    /// Queues the insert of a record that did not exist and that nothing reads unless the
+    /// batch's commit record covers it (a new revision): a crash that keeps it but loses the
+    /// commit record leaves only an orphan the reader skips.
+    pub fn append(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.bytes += key.len() + value.len();
+        self.writes.push((key, Some(value)));
+    }
+
+    /// Sets the record written after all others (the applied index): a crash either keeps the
+    /// whole batch with it or loses it.
+    pub fn commit(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        self.bytes += key.len() + value.len();
+        self.commit = Some((key.to_vec(), Some(value.to_vec())));
     }
 
     /// Queues a removal.
     pub fn delete(&mut self, key: impl AsRef<[u8]>) {
         self.bytes += key.as_ref().len();
         self.writes.push((key.as_ref().to_vec(), None));
+        self.rewrites = true;
+    }
+
+    /// Every write in order, the commit record last.
+    fn into_writes(self) -> Vec<Write> {
+        let mut writes = self.writes;
+        writes.extend(self.commit);
+        writes
     }
 
     /// Number of queued writes.
@@ -89,7 +122,7 @@ impl StateBatch {
 
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
+        self.writes.is_empty() && self.commit.is_none()
     }
 }
 
@@ -147,8 +180,23 @@ impl Engine {
             detail: format!("{} bytes that do not decode", record.len()),
         })?;
         Self::write_each(&self.state, writes)?;
+        self.state.remove(JOURNAL_KEY)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Removes state records (orphans a crash left behind, found by the reader), durably.
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn remove_state_records(&self, keys: &[Vec<u8>]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        for k in keys {
+            self.state.remove(k)?;
+        }
+        self.flush()
     }
 
     fn write_each(tree: &sled::Tree, writes: Vec<Write>) -> Result<()> {
@@ -212,11 +260,13 @@ impl Engine {
         if batch.is_empty() {
             return Ok(());
         }
+        if !batch.rewrites {
+            // New records, then the commit record: any prefix a crash leaves is consistent.
+            return Self::write_each(&self.state, batch.into_writes());
+        }
         if batch.bytes > JOURNAL_MAX_BYTES {
             let mut atomic = sled::Batch::default();
-            // The journal goes with it: it must never describe an older batch than the last.
-            atomic.remove(JOURNAL_KEY);
-            for (k, v) in batch.writes {
+            for (k, v) in batch.into_writes() {
                 match v {
                     Some(v) => atomic.insert(k, v),
                     None => atomic.remove(k),
@@ -225,9 +275,12 @@ impl Engine {
             self.state.apply_batch(atomic)?;
             return Ok(());
         }
-        self.state
-            .insert(JOURNAL_KEY, journal::encode(&batch.writes))?;
-        Self::write_each(&self.state, batch.writes)
+        let writes = batch.into_writes();
+        self.state.insert(JOURNAL_KEY, journal::encode(&writes))?;
+        Self::write_each(&self.state, writes)?;
+        // Done: the journal must never be replayed over a later batch.
+        self.state.remove(JOURNAL_KEY)?;
+        Ok(())
     }
 
     /// Reads one member record (or one of an older kvd's raft log).
@@ -311,7 +364,7 @@ impl Engine {
         for item in self.state.iter().keys() {
             atomic.remove(item?);
         }
-        for (k, v) in batch.writes {
+        for (k, v) in batch.into_writes() {
             match v {
                 Some(v) => atomic.insert(k, v),
                 None => atomic.remove(k),
@@ -376,6 +429,29 @@ mod tests {
             without_journal,
             "the journal is not part of the state"
         );
+    }
+
+    #[test]
+    fn new_records_skip_the_journal_and_a_journal_never_outlives_its_batch() {
+        let engine = Engine::temporary().unwrap();
+        let mut b = StateBatch::default();
+        b.append(b"r1".to_vec(), b"1".to_vec());
+        b.commit(b"c", b"1");
+        engine.apply_state(b).unwrap();
+        assert_eq!(engine.state_get(b"r1").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(engine.state.get(JOURNAL_KEY).unwrap(), None);
+        let mut b = StateBatch::default();
+        b.put(b"x", b"1");
+        b.delete(b"r1");
+        b.commit(b"c", b"2");
+        engine.apply_state(b).unwrap();
+        assert_eq!(
+            engine.state.get(JOURNAL_KEY).unwrap(),
+            None,
+            "removed once its batch is written, so it cannot replay over a later one"
+        );
+        assert_eq!(engine.state_get(b"c").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(engine.state_get(b"r1").unwrap(), None);
     }
 
     #[test]

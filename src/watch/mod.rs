@@ -195,6 +195,13 @@ impl WatchHub {
             if !w.synced || rev < w.next_rev {
                 continue;
             }
+            if rev > w.next_rev {
+                // A revision this watcher needs reached the store without passing here (the
+                // state was replaced): catch up from history rather than leave a gap.
+                w.synced = false;
+                fell_behind = true;
+                continue;
+            }
             let matched: Vec<Event> = events
                 .iter()
                 .filter(|e| w.spec.matches(e))
@@ -386,6 +393,28 @@ mod tests {
             vec![4, 5],
             "revisions 2 and 3 come before the start"
         );
+    }
+
+    #[test]
+    fn a_revision_that_skipped_the_hub_is_caught_up_not_left_out() {
+        let (mvcc, hub) = hub();
+        let (tx, mut rx) = mpsc::channel(16);
+        hub.watch((1, 0), spec("k", ""), 0, tx);
+        // revision 2 reaches the store without notify (as a replaced state would)
+        {
+            let mut store = mvcc.write();
+            let mut batch = StateBatch::default();
+            let mut txn = store.write(&mut batch);
+            txn.put(b"k", b"v", 0).expect("put");
+            txn.finish();
+            store.engine().apply_state(batch).expect("apply");
+        }
+        put(&mvcc, &hub, "k");
+        assert!(
+            revisions(&mut rx).is_empty(),
+            "revision 3 is not delivered ahead of revision 2"
+        );
+        assert!(!hub.progress(1, None, -1, &mpsc::channel(1).0), "unsynced");
     }
 
     #[test]
