@@ -344,8 +344,15 @@ impl Core {
         if self.state.alarms.read().has(AlarmType::Nospace as i32) {
             return Err(ApiError::NoSpace);
         }
+        // A disk that is almost full counts as an exhausted quota (measured again here, so a
+        // disk that has room again is seen at once).
+        let disk_low = self
+            .state
+            .space
+            .as_ref()
+            .is_some_and(|s| s.is_low() && s.check());
         let size = self.state.mvcc.read().size_bytes();
-        if size + cost as u64 <= self.limits.quota_bytes {
+        if !disk_low && size + cost as u64 <= self.limits.quota_bytes {
             return Ok(());
         }
         let alarm = AlarmRequest {

@@ -103,6 +103,8 @@ pub struct SharedState {
     pub auth: Arc<RwLock<crate::auth::AuthStore>>,
     /// Auth settings and tokens of this member (kept when a snapshot is installed).
     pub tokens: Arc<crate::auth::Tokens>,
+    /// Free space on the data dir's disk (none for a state in memory).
+    pub space: Option<Arc<crate::storage::SpaceGuard>>,
 }
 
 impl SharedState {
@@ -127,6 +129,7 @@ impl SharedState {
             hub,
             auth: Arc::new(RwLock::new(auth)),
             tokens: Arc::new(crate::auth::Tokens::default()),
+            space: engine.space(),
         })
     }
 
@@ -259,15 +262,24 @@ impl Durability {
     }
 }
 
+/// How often the flusher looks at free space (it must see a disk filling up before the state
+/// backend's next write does).
+const SPACE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Flushes the state backend every `every` until `stop`, so that the raft log behind what it
-/// holds can be compacted; a last flush on the way out.
+/// holds can be compacted, and watches free space meanwhile (releasing the ballast before the
+/// backend could meet a full disk); a last flush on the way out.
 pub fn run_flusher(
     engine: Engine,
     progress: Arc<Durability>,
     every: std::time::Duration,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) {
+    let space = engine.space();
     let flush = || {
+        if let Some(s) = &space {
+            s.check();
+        }
         let written = progress.written();
         if written > progress.durable() {
             match engine.flush() {
@@ -276,9 +288,15 @@ pub fn run_flusher(
             }
         }
     };
+    let mut last_flush = Instant::now();
     while !stop.load(std::sync::atomic::Ordering::Acquire) {
-        std::thread::park_timeout(every);
-        flush();
+        std::thread::park_timeout(SPACE_CHECK_INTERVAL.min(every));
+        if last_flush.elapsed() >= every {
+            flush();
+            last_flush = Instant::now();
+        } else if let Some(s) = &space {
+            s.check();
+        }
     }
     flush();
 }

@@ -16,7 +16,10 @@
 //!   raft log there; that log is read once to move it into the WAL).
 
 mod journal;
+pub mod space;
 pub mod wal;
+
+pub use space::SpaceGuard;
 
 use std::path::Path;
 
@@ -63,6 +66,8 @@ pub struct Engine {
     state: sled::Tree,
     /// sled's log file, opened again to fsync it (see [`Engine::flush`]); none in memory.
     log_file: Option<std::sync::Arc<std::fs::File>>,
+    /// Free space of the data dir's file system; none in memory.
+    space: Option<std::sync::Arc<SpaceGuard>>,
 }
 
 /// A set of writes to the state tree applied atomically.
@@ -142,7 +147,11 @@ impl Engine {
             what: format!("sled log file {}", dir.join("db").display()),
             detail: e.to_string(),
         })?;
-        Self::from_db(db, Some(std::sync::Arc::new(log_file)))
+        Self::from_db(
+            db,
+            Some(std::sync::Arc::new(log_file)),
+            Some(std::sync::Arc::new(SpaceGuard::new(dir, &dir.join("db")))),
+        )
     }
 
     /// Opens a throw-away database that lives in memory (tests).
@@ -154,10 +163,14 @@ impl Engine {
             .temporary(true)
             .flush_every_ms(None)
             .open()?;
-        Self::from_db(db, None)
+        Self::from_db(db, None, None)
     }
 
-    fn from_db(db: sled::Db, log_file: Option<std::sync::Arc<std::fs::File>>) -> Result<Self> {
+    fn from_db(
+        db: sled::Db,
+        log_file: Option<std::sync::Arc<std::fs::File>>,
+        space: Option<std::sync::Arc<SpaceGuard>>,
+    ) -> Result<Self> {
         let raft = db.open_tree("raft")?;
         let state = db.open_tree("state")?;
         let engine = Self {
@@ -165,6 +178,7 @@ impl Engine {
             raft,
             state,
             log_file,
+            space,
         };
         engine.finish_journaled_batch()?;
         Ok(engine)
@@ -183,6 +197,11 @@ impl Engine {
         self.state.remove(JOURNAL_KEY)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// The free-space guard of the data dir (none for a database in memory).
+    pub fn space(&self) -> Option<std::sync::Arc<SpaceGuard>> {
+        self.space.clone()
     }
 
     /// Removes state records (orphans a crash left behind, found by the reader), durably.
