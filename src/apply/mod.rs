@@ -113,8 +113,8 @@ impl SharedState {
     /// # Errors
     /// Storage failure or corrupt records.
     pub fn load(engine: &Engine, min_lease_ttl: i64) -> Result<Self, StorageError> {
-        let store = open_mvcc(engine)?;
-        let lessor = load_lessor(engine, &store, min_lease_ttl)?;
+        let mut store = open_mvcc(engine)?;
+        let lessor = load_lessor(engine, &mut store, min_lease_ttl)?;
         let membership = Membership::load(engine)?;
         let alarms = Alarms::load(engine)?;
         let auth = crate::auth::AuthStore::load(engine)?;
@@ -146,12 +146,12 @@ impl SharedState {
         // Readers must not see the state tree half replaced: hold the MVCC lock throughout.
         let mut mvcc = self.mvcc.write();
         replace()?;
-        let store = open_mvcc(engine)?;
+        let mut store = open_mvcc(engine)?;
         let (min_ttl, primary, extension) = {
             let l = self.lessor.lock();
             (l.min_ttl(), l.is_primary(), l.promote_extension())
         };
-        let mut lessor = load_lessor(engine, &store, min_ttl)?;
+        let mut lessor = load_lessor(engine, &mut store, min_ttl)?;
         lessor.set_promote_extension(extension);
         if primary {
             lessor.promote(Instant::now());
@@ -178,7 +178,11 @@ fn open_mvcc(engine: &Engine) -> Result<MvccStore, StorageError> {
 }
 
 /// Leases from storage, with the keys attached to them (every live key names its lease).
-fn load_lessor(engine: &Engine, store: &MvccStore, min_ttl: i64) -> Result<Lessor, StorageError> {
+fn load_lessor(
+    engine: &Engine,
+    store: &mut MvccStore,
+    min_ttl: i64,
+) -> Result<Lessor, StorageError> {
     let mut lessor = Lessor::new(min_ttl);
     for (k, v) in engine.state_scan_prefix(LEASE_PREFIX)? {
         let id = k[LEASE_PREFIX.len()..].try_into().map(i64::from_be_bytes);
@@ -187,14 +191,8 @@ fn load_lessor(engine: &Engine, store: &MvccStore, min_ttl: i64) -> Result<Lesso
             lessor.restore(id, ttl);
         }
     }
-    let (all, _) = store
-        .range_at(b"", b"\0", 0, 0, false)
-        .map_err(|e| StorageError::Corrupt {
-            what: "mvcc".into(),
-            detail: e.to_string(),
-        })?;
-    for kv in all.iter().filter(|kv| kv.lease != 0) {
-        lessor.attach(&kv.key, 0, kv.lease);
+    for (key, lease) in store.take_leased_keys() {
+        lessor.attach(&key, 0, lease);
     }
     Ok(lessor)
 }

@@ -63,6 +63,9 @@ pub struct MvccStore {
     /// Values written by transactions whose storage batch is not applied yet: apply groups
     /// several commands in one batch, and a later one must see an earlier one's writes.
     pending: HashMap<Revision, KeyValue>,
+    /// Revisions with a lease found when the store was opened (see
+    /// [`MvccStore::take_leased_keys`]).
+    leased_at_open: Vec<(Revision, i64)>,
 }
 
 fn kv_key(rev: Revision, tombstone: bool) -> Vec<u8> {
@@ -128,18 +131,33 @@ impl MvccStore {
         let mut index: BTreeMap<Box<[u8]>, KeyIndex> = BTreeMap::new();
         let mut size_bytes = 0u64;
         let mut orphans = Vec::new();
-        for (k, v) in engine.state_scan_prefix(&[KV_PREFIX])? {
-            let (rev, tombstone) =
-                Revision::decode(&k[1..]).ok_or_else(|| corrupt("revision key", &k))?;
+        let mut leased = Vec::new();
+        let mut bad: Option<MvccError> = None;
+        // Only each record's key (and lease) is read: the index holds revisions, not values.
+        engine.state_for_each(&[KV_PREFIX], &[KV_PREFIX + 1], |k, v| {
+            let Some((rev, tombstone)) = Revision::decode(&k[1..]) else {
+                bad = Some(corrupt("revision key", k));
+                return false;
+            };
             if rev.main > current_rev {
                 // Written by a batch whose commit record a crash lost: applied again from
                 // the WAL.
-                orphans.push(k);
-                continue;
+                orphans.push(k.to_vec());
+                return true;
             }
             size_bytes += (k.len() + v.len()) as u64;
-            let kv = KeyValue::decode(v.as_slice()).map_err(|e| corrupt("key-value", e))?;
-            index_push(&mut index, &kv.key, rev, tombstone);
+            let Some((key, lease)) = key_and_lease(v) else {
+                bad = Some(corrupt("key-value", v.len()));
+                return false;
+            };
+            index_push(&mut index, key, rev, tombstone);
+            if lease != 0 {
+                leased.push((rev, lease));
+            }
+            true
+        })?;
+        if let Some(e) = bad {
+            return Err(e);
         }
         engine.remove_state_records(&orphans)?;
         Ok(Self {
@@ -149,7 +167,26 @@ impl MvccStore {
             compact_rev,
             size_bytes,
             pending: HashMap::new(),
+            leased_at_open: leased,
         })
+    }
+
+    /// The live keys attached to a lease, as stored (for the lessor at start); each key once.
+    pub fn take_leased_keys(&mut self) -> Vec<(Vec<u8>, i64)> {
+        let leased = std::mem::take(&mut self.leased_at_open);
+        let mut by_rev: HashMap<Revision, i64> = leased.into_iter().collect();
+        if by_rev.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (key, ki) in &self.index {
+            if let Some(last) = ki.last().filter(|r| !r.tombstone) {
+                if let Some(lease) = by_rev.remove(&last.rev) {
+                    out.push((key.to_vec(), lease));
+                }
+            }
+        }
+        out
     }
 
     /// The current revision.
@@ -374,10 +411,11 @@ impl MvccStore {
         let end = kv_key(Revision::new(rev.saturating_add(1), 0), false);
         let mut h = crate::crc32c::Crc32c::new();
         h.update(b"key");
-        for (k, v) in self.engine.state_scan_range(&start, &end, 0)? {
+        self.engine.state_for_each(&start, &end, |k, v| {
             h.update(&k[1..]);
-            h.update(&v);
-        }
+            h.update(v);
+            true
+        })?;
         Ok(h.finish())
     }
 
@@ -550,6 +588,37 @@ impl WriteTxn<'_> {
         }
         (self.events, self.lease_changes)
     }
+}
+
+/// The key (field 1) and lease (field 6) of an encoded `mvccpb.KeyValue`, read without
+/// decoding the rest; `None` if the bytes are not one.
+fn key_and_lease(mut bytes: &[u8]) -> Option<(&[u8], i64)> {
+    use prost::encoding::{decode_key, decode_varint, WireType};
+    let mut key: &[u8] = &[];
+    let mut lease = 0i64;
+    while !bytes.is_empty() {
+        let (tag, wire_type) = decode_key(&mut bytes).ok()?;
+        match wire_type {
+            WireType::Varint => {
+                let v = decode_varint(&mut bytes).ok()?;
+                if tag == 6 {
+                    lease = v as i64;
+                }
+            }
+            WireType::LengthDelimited => {
+                let len = usize::try_from(decode_varint(&mut bytes).ok()?).ok()?;
+                let field = bytes.get(..len)?;
+                if tag == 1 {
+                    key = field;
+                }
+                bytes = &bytes[len..];
+            }
+            WireType::SixtyFourBit => bytes = bytes.get(8..)?,
+            WireType::ThirtyTwoBit => bytes = bytes.get(4..)?,
+            _ => return None,
+        }
+    }
+    Some((key, lease))
 }
 
 /// The commit record for `applied_index` and `current_rev`.
@@ -748,6 +817,24 @@ mod tests {
             engine.state_scan_prefix(&[KV_PREFIX]).expect("scan").len() == 1,
             "the orphans are removed"
         );
+    }
+
+    #[test]
+    fn the_key_and_lease_are_read_from_an_encoded_key_value() {
+        let kv = KeyValue {
+            key: b"the/key".to_vec(),
+            create_revision: 3,
+            mod_revision: 9,
+            version: 2,
+            value: vec![7; 300],
+            lease: 0x694d_77aa_9e38_260f,
+        };
+        let bytes = kv.encode_to_vec();
+        assert_eq!(
+            key_and_lease(&bytes),
+            Some((&b"the/key"[..], 0x694d_77aa_9e38_260f))
+        );
+        assert_eq!(key_and_lease(&bytes[..bytes.len() - 1]), None);
     }
 
     #[test]

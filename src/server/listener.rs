@@ -187,7 +187,9 @@ async fn serve_connection<S>(
     // such as a huge auth token, fails that request alone instead of the whole connection.
     builder.http2().max_header_list_size(MAX_HEADER_LIST_SIZE);
     let conn = builder.serve_connection_with_upgrades(
-        TokioIo::new(super::h2compat::AuthorityFix::new(stream)),
+        TokioIo::new(super::coalesce::Coalesce::new(
+            super::h2compat::AuthorityFix::new(stream),
+        )),
         service,
     );
     tokio::pin!(conn);

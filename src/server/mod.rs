@@ -1,6 +1,7 @@
 //! Wiring: opens storage, loads the state, starts raft and the background tasks, binds the client
 //! listeners and serves gRPC and HTTP on each; shuts everything down in order.
 
+mod coalesce;
 mod guards;
 mod h2compat;
 mod listener;

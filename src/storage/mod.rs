@@ -270,6 +270,31 @@ impl Engine {
         Ok(out)
     }
 
+    /// Calls `f` with every state record with key in `[start, end)` (`end` empty: no end), in
+    /// key order, without copying them, until it returns false.
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn state_for_each(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        let iter = if end.is_empty() {
+            self.state.range(start..)
+        } else {
+            self.state.range(start..end)
+        };
+        for item in iter {
+            let (k, v) = item?;
+            if !f(&k, &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Applies a batch of state writes atomically (not yet durable: see [`Engine::flush`]):
     /// the whole batch is recorded in the journal first, then written key by key.
     ///
