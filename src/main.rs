@@ -49,7 +49,21 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Invocation::Run(cfg, warnings)) => {
-            init_tracing(&cfg);
+            let notes = match kvd::logging::init(&kvd::logging::LogSettings {
+                logger: cfg.logger,
+                level: cfg.log_level.clone(),
+                outputs: cfg.log_outputs.clone(),
+                format: cfg.log_format,
+            }) {
+                Ok(notes) => notes,
+                Err(e) => {
+                    eprintln!("kvd: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            for n in &notes {
+                info!("{n}");
+            }
             for w in &warnings {
                 warn!("{w}");
             }
@@ -64,26 +78,6 @@ fn main() -> ExitCode {
                 }
             }
         }
-    }
-}
-
-fn init_tracing(cfg: &Config) {
-    let level = match cfg.log_level.as_str() {
-        "debug" => "debug",
-        "warn" => "warn",
-        "error" | "panic" | "fatal" => "error",
-        _ => "info",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KVD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},raft=warn")));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    if cfg.logger == config::Logger::Zap {
-        builder.json().init();
-    } else {
-        builder.init();
     }
 }
 
@@ -161,10 +155,25 @@ fn tls_options(cfg: &Config) -> TlsOptions {
 
 fn options(cfg: &Config) -> anyhow::Result<Options> {
     let listen_client = listens(&cfg.listen_client_urls)?;
+    let listen_client_http = listens(&cfg.listen_client_http_urls)?;
+    let listen_metrics = listens(&cfg.listen_metrics_urls)?;
     let listen_peer = listens(&cfg.listen_peer_urls)?;
     let tls_opts = tls_options(cfg);
-    let client_tls = if listen_client.iter().any(|l| l.tls) {
-        let hosts = tls_hosts(&cfg.listen_client_urls, &cfg.advertise_client_urls);
+    // The HTTP-only and metrics listeners serve with the client port's TLS set-up, as in etcd.
+    let client_port_tls = listen_client
+        .iter()
+        .chain(&listen_client_http)
+        .chain(&listen_metrics)
+        .any(|l| l.tls);
+    let client_tls = if client_port_tls {
+        let listen_urls: Vec<config::ListenUrl> = cfg
+            .listen_client_urls
+            .iter()
+            .chain(&cfg.listen_client_http_urls)
+            .chain(&cfg.listen_metrics_urls)
+            .cloned()
+            .collect();
+        let hosts = tls_hosts(&listen_urls, &cfg.advertise_client_urls);
         Some(ServerTls::new(
             ListenerKind::Client,
             &cfg.client_tls,
@@ -231,6 +240,10 @@ fn options(cfg: &Config) -> anyhow::Result<Options> {
             cfg.bcrypt_cost,
             cfg.client_tls.client_cert_auth,
         )?,
+        listen_client_http,
+        listen_metrics,
+        metrics_extensive: cfg.metrics == "extensive",
+        warning_apply_duration: cfg.experimental_warning_apply_duration,
         auto_compaction: cfg.auto_compaction.map(|a| match a {
             config::AutoCompaction::Periodic(d) => AutoCompaction::Periodic(d),
             config::AutoCompaction::Revision(n) => {

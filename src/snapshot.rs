@@ -4,12 +4,11 @@
 
 use crate::apply::{self, SharedState};
 use crate::cluster::{Member, Membership};
-use crate::etcd_snapshot::{member_json, EtcdBackend, KeyRecord, Lease, Revision as EtcdRevision};
+use crate::etcd_snapshot::{
+    member_json, ConfState, EtcdBackend, KeyRecord, Lease, Revision as EtcdRevision,
+};
 use crate::mvcc::{MvccStore, Revision};
 use crate::storage::{Engine, StateBatch, StorageError};
-
-/// The cluster version kvd records in snapshots.
-const CLUSTER_VERSION: &str = "3.4.0";
 
 fn invalid(what: &str, e: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt {
@@ -23,7 +22,11 @@ fn invalid(what: &str, e: impl std::fmt::Display) -> StorageError {
 ///
 /// # Errors
 /// Storage failure.
-pub fn export(state: &SharedState, engine: &Engine) -> Result<(u64, EtcdBackend), StorageError> {
+pub fn export(
+    state: &SharedState,
+    engine: &Engine,
+    term: u64,
+) -> Result<(u64, EtcdBackend), StorageError> {
     let store = state.mvcc.read();
     let records = store.records().map_err(|e| invalid("mvcc", e))?;
     let consistent_index = apply::read_applied_index(engine)?;
@@ -42,9 +45,22 @@ pub fn export(state: &SharedState, engine: &Engine) -> Result<(u64, EtcdBackend)
             })
             .collect()
     };
-    let members = state
-        .membership
-        .read()
+    let membership = state.membership.read();
+    let conf_state = ConfState {
+        voters: membership
+            .members
+            .values()
+            .filter(|m| !m.is_learner)
+            .map(|m| m.id)
+            .collect(),
+        learners: membership
+            .members
+            .values()
+            .filter(|m| m.is_learner)
+            .map(|m| m.id)
+            .collect(),
+    };
+    let members = membership
         .members
         .values()
         .map(|m| {
@@ -54,6 +70,7 @@ pub fn export(state: &SharedState, engine: &Engine) -> Result<(u64, EtcdBackend)
             )
         })
         .collect();
+    drop(membership);
     let alarms = state.alarms.read().list();
     let auth = state.auth.read().export();
     drop(store);
@@ -74,12 +91,14 @@ pub fn export(state: &SharedState, engine: &Engine) -> Result<(u64, EtcdBackend)
         EtcdBackend {
             kvs,
             consistent_index,
+            term: Some(term),
+            conf_state: Some(conf_state),
             scheduled_compact_rev: mark,
             finished_compact_rev: mark,
             leases,
             members,
             removed_members: Default::default(),
-            cluster_version: Some(CLUSTER_VERSION.to_string()),
+            cluster_version: Some(crate::version::ETCD_CLUSTER_VERSION.to_string()),
             auth_enabled: auth.enabled,
             auth_revision: auth.revision,
             users: auth.users,
@@ -89,12 +108,16 @@ pub fn export(state: &SharedState, engine: &Engine) -> Result<(u64, EtcdBackend)
     ))
 }
 
-/// The bbolt image of the state and its applied index.
+/// The bbolt image of the state and its applied index, recording raft `term` as etcd 3.5 does.
 ///
 /// # Errors
 /// Storage failure or a state the format cannot hold.
-pub fn image(state: &SharedState, engine: &Engine) -> Result<(u64, Vec<u8>), StorageError> {
-    let (index, backend) = export(state, engine)?;
+pub fn image(
+    state: &SharedState,
+    engine: &Engine,
+    term: u64,
+) -> Result<(u64, Vec<u8>), StorageError> {
+    let (index, backend) = export(state, engine, term)?;
     let db = backend.to_bolt().map_err(|e| invalid("snapshot", e))?;
     let bytes = crate::bbolt::write(&db, crate::bbolt::DEFAULT_PAGE_SIZE)
         .map_err(|e| invalid("snapshot", e))?;

@@ -545,6 +545,8 @@ fn kvd_snapshots_pass_etcdctl_status_and_restore() {
     let backend = EtcdBackend {
         kvs: h.records.clone(),
         consistent_index: 5000,
+        term: None,
+        conf_state: None,
         scheduled_compact_rev: Some(4),
         finished_compact_rev: Some(4),
         leases: vec![Lease {

@@ -147,6 +147,7 @@ impl ClusterService {
         };
         let members = self.change(vec![MemberChange::AddVoter(id)], ctx).await?;
         info!(member = format!("{id:x}"), "learner promoted");
+        crate::metrics::server::LEARNER_PROMOTE_SUCCESSES.inc();
         Ok(members)
     }
 
@@ -209,6 +210,17 @@ fn valid_urls(urls: &[String]) -> bool {
         })
 }
 
+impl ClusterService {
+    /// etcd's Cluster service header: cluster, member and raft term, no revision.
+    fn header(&self) -> Option<crate::proto::etcdserverpb::ResponseHeader> {
+        let mut header = self.core.header(0);
+        if let Some(h) = header.as_mut() {
+            h.revision = 0;
+        }
+        header
+    }
+}
+
 #[tonic::async_trait]
 impl Cluster for ClusterService {
     async fn member_add(
@@ -258,7 +270,7 @@ impl Cluster for ClusterService {
         info!(member = format!("{id:x}"), peer_urls = ?r.peer_ur_ls, learner = r.is_learner, "member added");
         let member = members.iter().find(|m| m.id == id).cloned();
         Ok(Response::new(MemberAddResponse {
-            header: self.core.header(0),
+            header: self.header(),
             member,
             members,
         }))
@@ -284,7 +296,7 @@ impl Cluster for ClusterService {
         let members = self.change(vec![MemberChange::Remove(id)], ctx).await?;
         info!(member = format!("{id:x}"), "member removed");
         Ok(Response::new(MemberRemoveResponse {
-            header: self.core.header(0),
+            header: self.header(),
             members,
         }))
     }
@@ -316,7 +328,7 @@ impl Cluster for ClusterService {
         });
         match self.core.propose(op).await? {
             ApplyResponse::Members(members) => Ok(Response::new(MemberUpdateResponse {
-                header: self.core.header(0),
+                header: self.header(),
                 members,
             })),
             _ => Err(ApiError::Corrupt.into()),
@@ -328,11 +340,10 @@ impl Cluster for ClusterService {
         _request: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
         let members = self.core.state.membership.read().to_pb();
-        let mut header = self.core.header(0);
-        if let Some(h) = header.as_mut() {
-            h.revision = 0; // etcd's member list header carries no revision
-        }
-        Ok(Response::new(MemberListResponse { header, members }))
+        Ok(Response::new(MemberListResponse {
+            header: self.header(),
+            members,
+        }))
     }
 
     async fn member_promote(
@@ -347,7 +358,7 @@ impl Cluster for ClusterService {
             other => other?,
         };
         Ok(Response::new(MemberPromoteResponse {
-            header: self.core.header(0),
+            header: self.header(),
             members,
         }))
     }

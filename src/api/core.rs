@@ -15,10 +15,7 @@ use crate::raft::transport::PeerDialer;
 use crate::raft::RaftHandle;
 use crate::storage::Engine;
 
-/// The etcd version kvd speaks (what `Status` and `/version` report as `etcdserver`).
-pub const ETCD_VERSION: &str = "3.4.23";
-/// The cluster version reported by `/version`.
-pub const ETCD_CLUSTER_VERSION: &str = "3.4.0";
+pub use crate::version::{ETCD_CLUSTER_VERSION, ETCD_VERSION};
 /// Extra bytes gRPC may carry above `--max-request-bytes` (etcd's `grpcOverheadBytes`).
 pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 
@@ -233,7 +230,11 @@ impl Core {
             }
             let id = command.id;
             let attempt = self.attempt(id, data, &mut leader_changed);
-            match tokio::time::timeout_at(deadline, attempt).await {
+            let outcome = tokio::time::timeout_at(deadline, attempt).await;
+            if !matches!(outcome, Ok(Attempt::Applied(_) | Attempt::Void)) {
+                crate::metrics::server::PROPOSALS_FAILED.inc();
+            }
+            match outcome {
                 Ok(Attempt::Applied(result)) => return result.map_err(ApiError::from),
                 Ok(Attempt::Void) => {
                     tracing::debug!(id, "proposal lost with a previous leader; proposing again");
@@ -323,7 +324,9 @@ impl Core {
     /// # Errors
     /// No leader or timeout.
     pub async fn read_barrier(&self) -> Result<(), ApiError> {
-        match tokio::time::timeout(self.request_timeout, self.raft.read_index()).await {
+        let read = tokio::time::timeout(self.request_timeout, self.raft.read_index()).await;
+        crate::metrics::server::read_index_outcome(!matches!(read, Ok(Ok(_))), read.is_err());
+        match read {
             Ok(r) => r.map(|_| ()).map_err(ApiError::from),
             Err(_) => {
                 if self.raft.status().leader == 0 {

@@ -309,6 +309,7 @@ pub async fn run_expiry(core: Arc<Core>, shutdown: CancellationToken) {
         let expired = core.state.lessor.lock().expired(Instant::now());
         for id in expired {
             debug!(lease = format!("{id:016x}"), "lease expired; revoking");
+            crate::metrics::lease::EXPIRED.inc();
             if let Err(e) = revoke(&core, LeaseRevokeRequest { id }).await {
                 debug!(lease = format!("{id:016x}"), error = %e, "revoking an expired lease failed");
             }

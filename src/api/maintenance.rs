@@ -115,6 +115,7 @@ impl Maintenance for MaintenanceService {
             .await
             .map_err(raw_status)?;
         // sled reclaims space itself; defragment makes everything durable and answers as etcd.
+        let _defrag = crate::metrics::disk::defrag();
         crate::kvd_crash_point!("defrag::before");
         self.core.engine.flush().map_err(|e| {
             tracing::error!(error = %e, "defragment: flush failed");
@@ -130,10 +131,12 @@ impl Maintenance for MaintenanceService {
             .check_auth(Need::Admin)
             .await
             .map_err(raw_status)?;
+        let hash_timer = crate::metrics::mvcc::hash_timer(false);
         let hash = self.core.engine.state_checksum().map_err(|e| {
             tracing::error!(error = %e, "hash: storage failure");
             Status::from(ApiError::Corrupt)
         })?;
+        drop(hash_timer);
         Ok(Response::new(HashResponse {
             header: self.core.header(0),
             hash,
@@ -149,6 +152,7 @@ impl Maintenance for MaintenanceService {
             .await
             .map_err(raw_status)?;
         let (hash, compact_revision) = {
+            let _timer = crate::metrics::mvcc::hash_timer(true);
             let store = self.core.state.mvcc.read();
             let rev = store
                 .check_rev(request.get_ref().revision)
@@ -176,16 +180,19 @@ impl Maintenance for MaintenanceService {
             .check_auth(Need::Admin)
             .await
             .map_err(raw_status)?;
-        let (_, image) =
-            crate::snapshot::image(&self.core.state, &self.core.engine).map_err(|e| {
+        // Measured until the stream is done with (sent, or dropped by the client).
+        let timer = crate::metrics::disk::snapshot_timer();
+        let term = self.core.raft.status().term;
+        let (_, image) = crate::snapshot::image(&self.core.state, &self.core.engine, term)
+            .map_err(|e| {
                 tracing::error!(error = %e, "snapshot: cannot read state");
                 Status::from(ApiError::Corrupt)
             })?;
-        let mut with_sum = image;
-        let sum = Sha256::digest(&with_sum);
-        with_sum.extend_from_slice(&sum);
-        let total = with_sum.len();
-        let chunks: Vec<Result<SnapshotResponse, Status>> = with_sum
+        // As etcd: the database in chunks, `remaining_bytes` counting down to 0, then its
+        // sha256 in a message of its own.
+        let sum = Sha256::digest(&image);
+        let total = image.len();
+        let mut chunks: Vec<Result<SnapshotResponse, Status>> = image
             .chunks(SNAPSHOT_CHUNK)
             .scan(total, |left, chunk| {
                 *left -= chunk.len();
@@ -196,7 +203,15 @@ impl Maintenance for MaintenanceService {
                 }))
             })
             .collect();
-        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
+        chunks.push(Ok(SnapshotResponse {
+            header: None,
+            remaining_bytes: 0,
+            blob: sum.to_vec(),
+        }));
+        let stream = futures::StreamExt::inspect(futures::stream::iter(chunks), move |_| {
+            let _ = &timer;
+        });
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn move_leader(

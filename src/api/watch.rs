@@ -182,6 +182,7 @@ impl StreamTask {
     }
 
     async fn send_events(&mut self, batch: WatchBatch) -> bool {
+        crate::metrics::mvcc::events_taken(batch.events.len());
         let Some(opts) = self.watchers.get_mut(&batch.watch_id) else {
             return true;
         };
@@ -270,6 +271,7 @@ impl StreamTask {
         mut inbound: Streaming<WatchRequest>,
         mut events: mpsc::Receiver<WatchBatch>,
     ) {
+        let _open = crate::metrics::mvcc::watch_stream();
         let mut progress = tokio::time::interval(PROGRESS_INTERVAL);
         progress.tick().await;
         loop {
@@ -306,6 +308,11 @@ impl StreamTask {
             }
         }
         self.core.state.hub.cancel_stream(self.stream_id);
+        // Events still queued for this stream are no longer pending.
+        events.close();
+        while let Ok(batch) = events.try_recv() {
+            crate::metrics::mvcc::events_taken(batch.events.len());
+        }
     }
 }
 

@@ -606,6 +606,7 @@ impl StateMachine for Applier {
                 if index <= self.applied_index {
                     continue; // already applied before a restart
                 }
+                let _slow = crate::metrics::server::apply_timer();
                 last = index;
                 match entry {
                     Committed::Normal { data, .. } if data.is_empty() => {}
@@ -674,6 +675,7 @@ impl StateMachine for Applier {
     }
 
     fn restore(&mut self, index: u64, data: &[u8], raft_meta: &[u8]) -> Result<(), StorageError> {
+        let _in_progress = crate::metrics::server::snapshot_apply();
         let db = crate::bbolt::Db::read(data).map_err(|e| StorageError::Corrupt {
             what: "snapshot".into(),
             detail: e.to_string(),

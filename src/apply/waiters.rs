@@ -53,6 +53,11 @@ impl Waiters {
         rx
     }
 
+    /// How many proposals wait for their outcome.
+    pub fn pending(&self) -> usize {
+        self.pending.lock().len()
+    }
+
     /// Forgets proposal `id` (the proposer gave up).
     pub fn cancel(&self, id: u64) {
         self.pending.lock().remove(&id);

@@ -54,6 +54,8 @@ pub(crate) enum Since {
     Etcd34,
     /// Added in etcd 3.5; kvd accepts it too.
     Etcd35,
+    /// Added in etcd 3.6; kvd accepts it too.
+    Etcd36,
     /// Removed in etcd 3.4 (used by older guides); kvd accepts it.
     Etcd33,
     /// kvd's own.
@@ -225,6 +227,7 @@ pub(crate) const SPECS: &[Spec] = &[
     f("initial-election-tick-advance", Bool, "true", Member, "Whether to fast-forward initial election ticks on boot for faster election."),
     f("listen-peer-urls", Urls, "http://localhost:2380", Member, "List of URLs to listen on for peer traffic."),
     f("listen-client-urls", Urls, "http://localhost:2379", Member, "List of URLs to listen on for client traffic."),
+    f("listen-client-http-urls", Urls, "", Member, "List of URLs to listen on for http only client traffic. Enabling this flag removes http services from --listen-client-urls.").since(Since::Etcd35),
     f("max-snapshots", Uint, "5", Member, "Maximum number of snapshot files to retain (0 is unlimited).").status(Status::Inert(NO_BOLT)),
     f("max-wals", Uint, "5", Member, "Maximum number of wal files to retain (0 is unlimited).").status(Status::Inert(NO_BOLT)),
     f("quota-backend-bytes", Int, "0", Member, "Raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB)."),
@@ -294,6 +297,7 @@ pub(crate) const SPECS: &[Spec] = &[
     f("logger", Str, "capnslog", Logging, "Specify 'zap' for structured logging or 'capnslog'."),
     f("log-outputs", List, "default", Logging, "Specify 'stdout' or 'stderr' to skip journald logging even when running under systemd, or list of comma separated output targets."),
     f("log-level", Str, "info", Logging, "Configures log level. Only supports debug, info, warn, error, panic, or fatal."),
+    f("log-format", Str, "json", Logging, "Configures the log format of --logger zap. Only supports json, console.").since(Since::Etcd36),
     f("log-output", List, "default", Logging, "Deprecated: use --log-outputs.").status(Status::Deprecated("--log-outputs")),
     f("debug", Bool, "false", Logging, "Deprecated: enable debug-level logging; use --log-level=debug.").status(Status::Deprecated("--log-level=debug")),
     f("log-package-levels", Str, "", Logging, "Deprecated: per-package log levels (capnslog only).").status(Status::Inert("kvd has no per-package log levels; use --log-level")),

@@ -64,6 +64,9 @@ fn push_flag(out: &mut String, spec: &Spec) {
     if spec.since == Since::Etcd35 {
         out.push_str("    [from etcd 3.5]\n");
     }
+    if spec.since == Since::Etcd36 {
+        out.push_str("    [from etcd 3.6]\n");
+    }
 }
 
 #[cfg(test)]

@@ -91,6 +91,16 @@ pub enum Logger {
     Zap,
 }
 
+/// `--log-format` (etcd 3.6): how `--logger zap` writes its lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line (the default).
+    Json,
+    /// zap's console encoding: tab-separated time, level, caller, message, then the fields
+    /// as JSON.
+    Console,
+}
+
 /// A member's validated configuration.
 ///
 /// Paths are kept as given: relative ones are relative to the working directory, as in
@@ -121,6 +131,9 @@ pub struct Config {
     pub listen_client_urls: Vec<ListenUrl>,
     /// `--listen-metrics-urls`: extra URLs serving only /metrics and /health.
     pub listen_metrics_urls: Vec<ListenUrl>,
+    /// `--listen-client-http-urls` (etcd 3.5): URLs serving the client HTTP endpoints (health,
+    /// metrics, version, the JSON gateway); when set, the client URLs serve only gRPC.
+    pub listen_client_http_urls: Vec<ListenUrl>,
     /// `--max-snapshots` (no effect in kvd).
     pub max_snapshots: u64,
     /// `--max-wals` (no effect in kvd).
@@ -218,6 +231,8 @@ pub struct Config {
     pub log_level: String,
     /// `--log-outputs`: `default`, `stderr`, `stdout`, `systemd/journal` or file paths.
     pub log_outputs: Vec<String>,
+    /// `--log-format` (etcd 3.6): `json` or `console`.
+    pub log_format: LogFormat,
 
     // --- experimental and unsafe
     /// `--experimental-initial-corrupt-check` (no effect in kvd).

@@ -198,6 +198,8 @@ fn sample_value(spec: &super::flags::Spec) -> &'static str {
         "listen-client-urls" | "advertise-client-urls" | "listen-metrics-urls" => {
             "http://127.0.0.1:2379"
         }
+        "listen-client-http-urls" => "http://127.0.0.1:2381",
+        "log-format" => "console",
         "initial-cluster" => "default=http://localhost:2380",
         "initial-cluster-state" => "existing",
         "auto-compaction-mode" => "revision",
@@ -1314,4 +1316,57 @@ fn every_problem_is_reported_at_once() {
     // Mixed with a command-line syntax problem, the exit status is 2.
     let e = fail(&["--heartbeat-interval", "x", "--election-timeout", "60000"]);
     assert_eq!(e.exit_code(), 2);
+}
+
+// ----- operator settings (metrics, logs, HTTP listeners)
+
+#[test]
+fn operator_settings_from_flags_and_yaml() {
+    let (c, _) = run(&[
+        "--listen-client-http-urls",
+        "http://127.0.0.1:2381",
+        "--listen-metrics-urls",
+        "http://127.0.0.1:2382",
+        "--metrics",
+        "extensive",
+        "--logger",
+        "zap",
+        "--log-format",
+        "console",
+        "--log-outputs",
+        "stdout,/var/log/kvd.log",
+    ]);
+    assert_eq!(c.listen_client_http_urls.len(), 1);
+    assert_eq!(c.listen_client_http_urls[0].raw, "http://127.0.0.1:2381");
+    assert_eq!(c.listen_metrics_urls[0].raw, "http://127.0.0.1:2382");
+    assert_eq!(c.metrics, "extensive");
+    assert_eq!(c.logger, super::Logger::Zap);
+    assert_eq!(c.log_format, super::LogFormat::Console);
+    assert_eq!(c.log_outputs, ["stdout", "/var/log/kvd.log"]);
+    let (_d, path) =
+        yaml("listen-client-http-urls: http://127.0.0.1:2381\nlog-format: json\nlogger: zap\n");
+    let (c, _) = run(&["--config-file", &path]);
+    assert_eq!(c.listen_client_http_urls[0].raw, "http://127.0.0.1:2381");
+    assert_eq!(c.log_format, super::LogFormat::Json);
+}
+
+#[test]
+fn operator_settings_refused_with_etcds_words() {
+    let e = fail(&["--log-format", "xml"]);
+    assert!(
+        messages(&e).contains(&"unknown log format: xml, supported values json, console"),
+        "{e}"
+    );
+    let e = fail(&["--log-outputs", "default,stderr"]);
+    assert!(
+        messages(&e).contains(&r#"multi logoutput for "default" is not supported yet"#),
+        "{e}"
+    );
+    let e = fail(&["--listen-client-http-urls", "http://localhost:2379"]);
+    assert!(
+        messages(&e).contains(
+            &"cannot bind both --listen-client-urls and --listen-client-http-urls on the same url http://localhost:2379"
+        ),
+        "{e}"
+    );
 }

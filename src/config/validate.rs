@@ -17,7 +17,7 @@ use super::settings::{Entry, Mode, Origin, RawSettings, RawValue};
 use super::suggest;
 use super::urls::{self, ListenUrl, UrlError};
 use super::values::{self, ValueError};
-use super::{AutoCompaction, ClusterState, CompactionMode, Config, Logger};
+use super::{AutoCompaction, ClusterState, CompactionMode, Config, LogFormat, Logger};
 
 /// etcd's largest election timeout, in milliseconds.
 const MAX_ELECTION_MS: u64 = 50_000;
@@ -330,6 +330,19 @@ impl<'a> Resolver<'a> {
         let listen_peer_urls = self.listen_urls("listen-peer-urls", DEFAULT_PEER_URL);
         let listen_client_urls = self.listen_urls("listen-client-urls", DEFAULT_CLIENT_URL);
         let listen_metrics_urls = self.listen_urls("listen-metrics-urls", "");
+        let listen_client_http_urls = self.listen_urls("listen-client-http-urls", "");
+        for url in &listen_client_http_urls {
+            if listen_client_urls.iter().any(|c| c.raw == url.raw) {
+                let (a, b) = (
+                    self.label("listen-client-urls"),
+                    self.label("listen-client-http-urls"),
+                );
+                self.invalid(format!(
+                    "cannot bind both {a} and {b} on the same url {}",
+                    url.raw
+                ));
+            }
+        }
         let advertise_client_urls = self.advertise_client_urls();
         let initial_advertise_peer_urls =
             self.advertise_urls("initial-advertise-peer-urls", DEFAULT_PEER_URL);
@@ -356,10 +369,17 @@ impl<'a> Resolver<'a> {
         let mut client_tls = self.transport(Port::Client);
         let mut peer_tls = self.transport(Port::Peer);
         peer_tls.skip_client_san_verification = skip_san;
+        // The HTTP-only and https metrics URLs serve with the client port's TLS, as in etcd.
+        let client_port_urls: Vec<ListenUrl> = listen_client_urls
+            .iter()
+            .chain(&listen_client_http_urls)
+            .chain(listen_metrics_urls.iter().filter(|u| u.is_tls()))
+            .cloned()
+            .collect();
         self.check_transport(
             Port::Client,
             &mut client_tls,
-            &listen_client_urls,
+            &client_port_urls,
             &advertise_client_urls,
         );
         self.check_transport(
@@ -371,6 +391,7 @@ impl<'a> Resolver<'a> {
         let (tls_min_version, tls_max_version, cipher_suites) = self.tls_versions_and_ciphers();
 
         let (logger, log_level, log_outputs) = self.logging();
+        let log_format = self.log_format();
 
         let checkpoint = self.bool("experimental-enable-lease-checkpoint", false);
         let checkpoint_persist = self.bool("experimental-enable-lease-checkpoint-persist", false);
@@ -403,6 +424,7 @@ impl<'a> Resolver<'a> {
             listen_peer_urls,
             listen_client_urls,
             listen_metrics_urls,
+            listen_client_http_urls,
             max_snapshots: self.uint("max-snapshots", 5),
             max_wals: self.uint("max-wals", 5),
             quota_backend_bytes: self.quota(),
@@ -446,6 +468,7 @@ impl<'a> Resolver<'a> {
             logger,
             log_level,
             log_outputs,
+            log_format,
             experimental_initial_corrupt_check: self
                 .bool("experimental-initial-corrupt-check", false),
             experimental_corrupt_check_time: self
@@ -826,7 +849,25 @@ impl<'a> Resolver<'a> {
             let label = self.label("log-outputs");
             self.invalid(format!("{label} must name at least one output"));
         }
+        if outputs.len() > 1 && outputs.iter().any(|o| o == "default") {
+            // etcd's own words.
+            self.invalid(r#"multi logoutput for "default" is not supported yet"#);
+        }
         (logger, level, outputs)
+    }
+
+    fn log_format(&mut self) -> LogFormat {
+        match self.string("log-format", "json").as_str() {
+            "json" | "" => LogFormat::Json,
+            "console" => LogFormat::Console,
+            other => {
+                // etcd 3.6's words.
+                self.invalid(format!(
+                    "unknown log format: {other}, supported values json, console"
+                ));
+                LogFormat::Json
+            }
+        }
     }
 
     // ----- TLS

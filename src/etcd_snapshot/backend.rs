@@ -15,8 +15,8 @@ impl EtcdBackend {
     /// Reads etcd's buckets out of a bbolt database.
     ///
     /// The `key` and `meta` buckets must be present (every etcd backend has them); the other
-    /// buckets count as empty when absent. Buckets and `meta` keys that etcd 3.4 does not write
-    /// (such as 3.5's `term` and `confState`) are ignored.
+    /// buckets count as empty when absent. etcd 3.5's `meta` keys `term` and `confState` are
+    /// read when present; other buckets and keys are ignored.
     ///
     /// # Errors
     ///
@@ -55,6 +55,24 @@ impl EtcdBackend {
                     format!("{} bytes, expected 8", v.len()),
                 )
             })?;
+        }
+        if let Some(v) = meta.get(names::TERM) {
+            out.term = Some(u64_be(v).ok_or_else(|| {
+                bad(
+                    names::META,
+                    names::TERM,
+                    format!("{} bytes, expected 8", v.len()),
+                )
+            })?);
+        }
+        if let Some(v) = meta.get(names::CONF_STATE) {
+            out.conf_state = Some(super::ConfState::from_json(v).ok_or_else(|| {
+                bad(
+                    names::META,
+                    names::CONF_STATE,
+                    "not raft's ConfState JSON".into(),
+                )
+            })?);
         }
         out.scheduled_compact_rev = compact_rev(meta, names::SCHEDULED_COMPACT_REV)?;
         out.finished_compact_rev = compact_rev(meta, names::FINISHED_COMPACT_REV)?;
@@ -178,6 +196,12 @@ impl EtcdBackend {
 
         let meta = db.bucket_mut(names::META);
         meta.put(names::CONSISTENT_INDEX, self.consistent_index.to_be_bytes());
+        if let Some(term) = self.term {
+            meta.put(names::TERM, term.to_be_bytes());
+        }
+        if let Some(cs) = &self.conf_state {
+            meta.put(names::CONF_STATE, cs.to_json().as_bytes());
+        }
         for (name, rev) in [
             (names::SCHEDULED_COMPACT_REV, self.scheduled_compact_rev),
             (names::FINISHED_COMPACT_REV, self.finished_compact_rev),

@@ -39,6 +39,10 @@ pub mod bucket_names {
 
     /// `meta`: the last applied raft index.
     pub const CONSISTENT_INDEX: &[u8] = b"consistent_index";
+    /// `meta` (etcd 3.5): the raft term with the consistent index.
+    pub const TERM: &[u8] = b"term";
+    /// `meta` (etcd 3.5): raft's configuration (voters, learners) as JSON.
+    pub const CONF_STATE: &[u8] = b"confState";
     /// `meta`: the last compaction asked for.
     pub const SCHEDULED_COMPACT_REV: &[u8] = b"scheduledCompactRev";
     /// `meta`: the last compaction completed.

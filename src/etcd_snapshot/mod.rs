@@ -13,6 +13,8 @@
 //! |---|---|---|
 //! | `key` | revision: 8-byte big-endian main, `_`, 8-byte big-endian sub (17 bytes), plus a trailing `t` for a tombstone (18 bytes) | `mvccpb.KeyValue` (a tombstone carries only `key`) |
 //! | `meta` | `consistent_index` | 8-byte big-endian u64 (the last applied raft index) |
+//! | `meta` | `term` (3.5) | 8-byte big-endian u64 (the raft term) |
+//! | `meta` | `confState` (3.5) | raft's configuration as JSON: `{"voters":[..],"learners":[..],"auto_leave":false}` (empty lists omitted) |
 //! | `meta` | `scheduledCompactRev`, `finishedCompactRev` | a 17-byte revision key with the compaction revision as main, sub 0 |
 //! | `lease` | lease id, 8-byte big-endian | `leasepb.Lease` (`ID`, `TTL`, `RemainingTTL`) |
 //! | `members` | member id in lowercase hex, unpadded | the member as JSON: `{"id":N,"peerURLs":[..],"isLearner":true,"name":"..","clientURLs":[..]}` (empty fields omitted) |
@@ -63,6 +65,51 @@ pub struct Lease {
     pub remaining_ttl: i64,
 }
 
+/// raft's configuration as etcd 3.5 records it in `meta`/`confState`: member IDs in ascending
+/// order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConfState {
+    /// The voting members.
+    pub voters: Vec<u64>,
+    /// The learners.
+    pub learners: Vec<u64>,
+}
+
+impl ConfState {
+    /// etcd's JSON for it (Go's `json.Marshal` of `raftpb.ConfState`).
+    pub fn to_json(&self) -> String {
+        let list = |ids: &[u64]| {
+            let mut ids = ids.to_vec();
+            ids.sort_unstable();
+            ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+        };
+        let mut out = String::from("{");
+        if !self.voters.is_empty() {
+            out.push_str(&format!("\"voters\":[{}],", list(&self.voters)));
+        }
+        if !self.learners.is_empty() {
+            out.push_str(&format!("\"learners\":[{}],", list(&self.learners)));
+        }
+        out.push_str("\"auto_leave\":false}");
+        out
+    }
+
+    /// Reads etcd's JSON; `None` when it is not that.
+    pub fn from_json(json: &[u8]) -> Option<ConfState> {
+        let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+        let ids = |key: &str| -> Vec<u64> {
+            v.get(key)
+                .and_then(|a| a.as_array())
+                .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
+                .unwrap_or_default()
+        };
+        v.is_object().then(|| ConfState {
+            voters: ids("voters"),
+            learners: ids("learners"),
+        })
+    }
+}
+
 /// One entry of the `key` bucket: a key's state at one revision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyRecord {
@@ -81,6 +128,10 @@ pub struct EtcdBackend {
     pub kvs: Vec<KeyRecord>,
     /// The last applied raft index (`meta`/`consistent_index`).
     pub consistent_index: u64,
+    /// The raft term (`meta`/`term`, etcd 3.5), when recorded.
+    pub term: Option<u64>,
+    /// raft's configuration (`meta`/`confState`, etcd 3.5), when recorded.
+    pub conf_state: Option<ConfState>,
     /// The last compaction asked for (`meta`/`scheduledCompactRev`), if any.
     pub scheduled_compact_rev: Option<i64>,
     /// The last compaction completed (`meta`/`finishedCompactRev`), if any.

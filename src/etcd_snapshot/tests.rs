@@ -50,6 +50,11 @@ fn sample() -> EtcdBackend {
             put(6, 1, kv("l", "leased", 6, 6, 1, 0x694d_1234)),
         ],
         consistent_index: 42,
+        term: Some(7),
+        conf_state: Some(ConfState {
+            voters: vec![0x8e9e_05c5_2164_694d],
+            learners: vec![0x1234],
+        }),
         scheduled_compact_rev: Some(3),
         finished_compact_rev: Some(3),
         leases: vec![Lease {
@@ -384,14 +389,36 @@ fn invalid_backends_are_not_written() {
 }
 
 #[test]
+fn etcd_35s_term_and_conf_state_are_written_as_etcd_writes_them() {
+    let db = sample().to_bolt().expect("bolt");
+    let meta = db.bucket(names::META).expect("meta");
+    assert_eq!(meta.get(b"term"), Some(&7u64.to_be_bytes()[..]));
+    assert_eq!(
+        meta.get(b"confState"),
+        Some(&br#"{"voters":[10276657743932975437],"learners":[4660],"auto_leave":false}"#[..])
+    );
+    let back = EtcdBackend::from_bolt(&db).expect("read back");
+    assert_eq!(back, sample());
+    // etcd 3.5.1's own value for a one-member cluster reads back.
+    let one = ConfState::from_json(br#"{"voters":[5662688015068518467],"auto_leave":false}"#);
+    assert_eq!(
+        one,
+        Some(ConfState {
+            voters: vec![5662688015068518467],
+            learners: vec![],
+        })
+    );
+}
+
+#[test]
 fn status_counts_every_entry() {
     let b = sample();
     let file = encode_snapshot_file(&b).expect("encode");
     let s = status(&file).expect("status");
     assert_eq!(s.revision, 6);
-    // key 6 + meta 3 + lease 1 + members 1 + removed 1 + cluster 1 + auth 2 + users 1
-    // + roles 1 + alarm 1.
-    assert_eq!(s.total_key, 18);
+    // key 6 + meta 5 (with etcd 3.5's term and confState) + lease 1 + members 1 + removed 1
+    // + cluster 1 + auth 2 + users 1 + roles 1 + alarm 1.
+    assert_eq!(s.total_key, 20);
     assert_eq!(s.total_size, (file.len() - 32) as u64);
     // The same file without its trailer has the same status.
     assert_eq!(status(&file[..file.len() - 32]).expect("bare"), s);

@@ -131,6 +131,7 @@ impl Lessor {
                 keys: BTreeSet::new(),
             },
         );
+        crate::metrics::lease::granted(ttl);
         Ok(ttl)
     }
 
@@ -152,7 +153,9 @@ impl Lessor {
     /// # Errors
     /// [`LeaseError::NotFound`].
     pub fn revoke(&mut self, id: i64) -> Result<Lease, LeaseError> {
-        self.leases.remove(&id).ok_or(LeaseError::NotFound)
+        let lease = self.leases.remove(&id).ok_or(LeaseError::NotFound)?;
+        crate::metrics::lease::REVOKED.inc();
+        Ok(lease)
     }
 
     /// Mirrors a key's move from one lease to another.
@@ -175,6 +178,7 @@ impl Lessor {
         }
         let l = self.leases.get_mut(&id).ok_or(LeaseError::NotFound)?;
         l.expiry = Some(now + secs(l.ttl));
+        crate::metrics::lease::RENEWED.inc();
         Ok(l.ttl)
     }
 

@@ -68,6 +68,7 @@ fn header(revision: i64) -> Option<ResponseHeader> {
 /// # Errors
 /// Compacted or future revision, storage failure.
 pub fn range(view: &impl ReadView, r: &RangeRequest) -> Result<RangeResponse> {
+    crate::metrics::mvcc::range();
     let sort_order = range_request::SortOrder::try_from(r.sort_order).unwrap_or_default();
     let sort_target = range_request::SortTarget::try_from(r.sort_target).unwrap_or_default();
     let filtered = r.min_mod_revision != 0
@@ -158,6 +159,7 @@ pub fn put(txn: &mut WriteTxn<'_>, p: &PutRequest) -> Result<PutResponse> {
         _ => p.lease,
     };
     let rev = txn.put(&p.key, &value, lease)?;
+    crate::metrics::mvcc::put(p.key.len(), value.len());
     Ok(PutResponse {
         header: header(rev),
         prev_kv: if p.prev_kv { prev } else { None },
@@ -175,6 +177,7 @@ pub fn delete_range(txn: &mut WriteTxn<'_>, d: &DeleteRangeRequest) -> Result<De
         Vec::new()
     };
     let deleted = txn.delete_range(&d.key, &d.range_end)?;
+    crate::metrics::mvcc::delete();
     let rev = if deleted > 0 || txn.read_rev() > txn.begin_rev() {
         txn.begin_rev() + 1
     } else {
@@ -188,6 +191,8 @@ pub fn delete_range(txn: &mut WriteTxn<'_>, d: &DeleteRangeRequest) -> Result<De
 }
 
 fn compare_one(view: &impl ReadView, c: &Compare) -> Result<bool> {
+    // A compare reads its key: etcd counts it as a range.
+    crate::metrics::mvcc::range();
     let (kvs, _, _) = match view.range_kvs(&c.key, &c.range_end, 0, 0, false) {
         Ok(r) => r,
         Err(MvccError::Storage(e)) => return Err(MvccError::Storage(e)),
@@ -233,6 +238,14 @@ fn compare_kv(c: &Compare, kv: &KeyValue) -> bool {
 /// # Errors
 /// Storage failure.
 pub fn compare_path(view: &impl ReadView, t: &TxnRequest) -> Result<Vec<bool>> {
+    let path = branch_path(view, t)?;
+    // Every compare is a read; with the branch's operations, more than one makes it a txn.
+    let branch = if path[0] { &t.success } else { &t.failure };
+    crate::metrics::mvcc::txn(t.compare.len() + branch.len());
+    Ok(path)
+}
+
+fn branch_path(view: &impl ReadView, t: &TxnRequest) -> Result<Vec<bool>> {
     let mut ok = true;
     for c in &t.compare {
         if !compare_one(view, c)? {
@@ -244,7 +257,7 @@ pub fn compare_path(view: &impl ReadView, t: &TxnRequest) -> Result<Vec<bool>> {
     let ops = if ok { &t.success } else { &t.failure };
     for op in ops {
         if let Some(request_op::Request::RequestTxn(inner)) = &op.request {
-            path.extend(compare_path(view, inner)?);
+            path.extend(branch_path(view, inner)?);
         }
     }
     Ok(path)

@@ -380,9 +380,12 @@ impl MvccStore {
         if rev > self.current_rev {
             return Err(MvccError::FutureRev);
         }
+        let measured = crate::metrics::mvcc::compaction();
+        let mut removed = 0;
         let mut emptied = Vec::new();
         for (key, ki) in self.index.iter_mut() {
             for dropped in ki.compact(rev) {
+                removed += 1;
                 let k = kv_key(dropped.rev, dropped.tombstone);
                 let len = self.engine.state_get(&k)?.map_or(0, |v| v.len());
                 self.size_bytes = self.size_bytes.saturating_sub((k.len() + len) as u64);
@@ -397,6 +400,7 @@ impl MvccStore {
         }
         self.compact_rev = rev;
         batch.put(META_COMPACT_REV, rev.to_be_bytes());
+        measured.finish(removed);
         Ok(())
     }
 

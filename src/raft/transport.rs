@@ -99,13 +99,18 @@ impl Transport for PeerTransport {
                 continue;
             }
             let is_snapshot = m.get_msg_type() == MessageType::MsgSnapshot;
+            let is_heartbeat = m.get_msg_type() == MessageType::MsgHeartbeat;
             let q = self.queue(to);
             let sent = if is_snapshot {
                 q.snapshots.try_send(m)
             } else {
                 q.messages.try_send(m)
             };
+            if is_heartbeat {
+                crate::metrics::network::heartbeat(to, sent.is_ok());
+            }
             if sent.is_err() {
+                crate::metrics::network::peer_send_failed(to, 1);
                 debug!(to = format!("{to:x}"), "peer queue full; message dropped");
                 let raft = self.raft.clone();
                 tokio::spawn(async move { raft.report_unreachable(to).await });
@@ -151,8 +156,10 @@ async fn connect(dial: &DialConfig, to: u64) -> Option<PeerClient<Channel>> {
 }
 
 fn envelope(dial: &DialConfig, m: &Message) -> RaftEnvelope {
+    let message = m.write_to_bytes().unwrap_or_default();
+    crate::metrics::network::peer_sent(m.to, message.len());
     RaftEnvelope {
-        message: m.write_to_bytes().unwrap_or_default(),
+        message,
         cluster_id: dial.cluster_id,
         from: dial.me,
     }
@@ -180,7 +187,7 @@ async fn run_stream(
                 was_up = false;
             }
             raft.report_unreachable(to).await;
-            drain(&mut rx);
+            crate::metrics::network::peer_send_failed(to, 1 + drain(&mut rx));
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(backoff) => {}
@@ -191,6 +198,7 @@ async fn run_stream(
         let (tx, stream_rx) = mpsc::channel::<RaftEnvelope>(QUEUE);
         let _ = tx.try_send(envelope(&dial, &first));
         let mut call = Box::pin(client.raft(ReceiverStream::new(stream_rx)));
+        crate::metrics::network::peer_connection(dial.me, to, true);
         if !was_up {
             info!(peer = format!("{to:x}"), "peer stream established");
             was_up = true;
@@ -210,6 +218,7 @@ async fn run_stream(
                 },
             }
         };
+        crate::metrics::network::peer_connection(dial.me, to, false);
         if let Err(status) = ended {
             if status.code() == tonic::Code::FailedPrecondition {
                 warn!(peer = format!("{to:x}"), reason = %status.message(), "peer refused our raft messages");
@@ -221,8 +230,13 @@ async fn run_stream(
     }
 }
 
-fn drain(rx: &mut mpsc::Receiver<Message>) {
-    while rx.try_recv().is_ok() {}
+/// Drops every queued message; returns how many there were.
+fn drain(rx: &mut mpsc::Receiver<Message>) -> usize {
+    let mut dropped = 0;
+    while rx.try_recv().is_ok() {
+        dropped += 1;
+    }
+    dropped
 }
 
 /// Sends snapshots to `to`, one at a time, in chunks; reports the outcome to raft.

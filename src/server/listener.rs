@@ -33,8 +33,55 @@ use crate::tls::ServerTls;
 /// Largest header list a client request may carry (grpc-go's default for servers, 16 MiB).
 const MAX_HEADER_LIST_SIZE: u32 = 16 << 20;
 
-/// The gRPC services and HTTP endpoints of the client port as one router.
-pub fn router(core: Arc<Core>, gateway: bool, tls: Vec<ServerTls>) -> axum::Router {
+/// What a client listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Traffic {
+    /// gRPC and the HTTP endpoints (etcd's default).
+    GrpcAndHttp,
+    /// gRPC only (client URLs when `--listen-client-http-urls` is set).
+    Grpc,
+    /// The HTTP endpoints and the JSON gateway only (`--listen-client-http-urls`).
+    Http,
+}
+
+impl Traffic {
+    /// etcd's name for it in its "serving client traffic" log line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Traffic::GrpcAndHttp => "grpc+http",
+            Traffic::Grpc => "grpc",
+            Traffic::Http => "http",
+        }
+    }
+}
+
+/// The client port's router for `traffic`: the gRPC services and/or the HTTP endpoints and
+/// the JSON gateway.
+pub fn router(
+    core: Arc<Core>,
+    gateway: bool,
+    tls: Vec<ServerTls>,
+    traffic: Traffic,
+) -> axum::Router {
+    let mut routes = axum::Router::new();
+    if traffic != Traffic::Http {
+        routes = routes.merge(grpc_routes(core.clone()));
+    }
+    if traffic != Traffic::Grpc && gateway {
+        routes = routes.merge(crate::gateway::routes(core.clone()));
+    }
+    // gRPC and gateway calls are served as the user their token or certificate names.
+    let routes = routes.layer(axum::middleware::from_fn(crate::auth::with_credentials));
+    let routes = if traffic == Traffic::Grpc {
+        routes
+    } else {
+        routes.merge(crate::http::routes(core, tls))
+    };
+    routes.fallback(not_found)
+}
+
+/// The client API's gRPC services, counted by the gRPC metrics layer.
+fn grpc_routes(core: Arc<Core>) -> axum::Router {
     let max = core.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let grpc = tonic::service::Routes::new(
         KvServer::new(KvService::new(core.clone())).max_decoding_message_size(max),
@@ -54,12 +101,22 @@ pub fn router(core: Arc<Core>, gateway: bool, tls: Vec<ServerTls>) -> axum::Rout
     .add_service(
         ElectionServer::new(ElectionService::new(core.clone())).max_decoding_message_size(max),
     );
+    // gRPC's health service (`grpc_health_probe`, Kubernetes gRPC probes): SERVING until the
+    // member stops, as etcd's.
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let stopping = core.clone();
+    tokio::spawn(async move {
+        stopping.stopped().await;
+        reporter
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+    });
+    let grpc = grpc.add_service(health);
     let guard = super::guards::TxnGuard {
         max_message: max,
         max_txn_ops: core.limits.max_txn_ops,
     };
-    let routes = grpc
-        .prepare()
+    grpc.prepare()
         .into_axum_router()
         .layer(axum::middleware::map_response(grpc_go_messages))
         .layer(axum::middleware::from_fn(move |request, next| {
@@ -68,17 +125,15 @@ pub fn router(core: Arc<Core>, gateway: bool, tls: Vec<ServerTls>) -> axum::Rout
         .layer(axum::middleware::from_fn({
             let core = core.clone();
             move |request, next| super::guards::require_leader(core.clone(), request, next)
-        }));
-    let routes = if gateway {
-        routes.merge(crate::gateway::routes(core.clone()))
-    } else {
-        routes
-    };
-    // gRPC and gateway calls are served as the user their token or certificate names.
-    let routes = routes.layer(axum::middleware::from_fn(crate::auth::with_credentials));
-    routes
-        .merge(crate::http::routes(core, tls))
-        .fallback(not_found)
+        }))
+        // Outside the status rewrite and the guards, so that calls are counted with the codes
+        // clients see.
+        .layer(crate::metrics::grpc::GrpcMetricsLayer)
+}
+
+/// What a `--listen-metrics-urls` listener serves: `/metrics` and the health endpoints.
+pub fn metrics_router(core: Arc<Core>, tls: Vec<ServerTls>) -> axum::Router {
+    crate::http::metrics_routes(core, tls).fallback(not_found)
 }
 
 /// What a path nothing serves answers: gRPC's "unimplemented" to gRPC clients, and Go's

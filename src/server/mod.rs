@@ -5,6 +5,7 @@ mod coalesce;
 mod guards;
 mod h2compat;
 mod listener;
+mod monitor;
 mod peer;
 
 use std::net::SocketAddr;
@@ -73,6 +74,16 @@ pub struct Options {
     pub enable_gateway: bool,
     /// Auth token provider, token TTL, bcrypt cost and CN-based auth.
     pub auth: crate::auth::AuthOptions,
+    /// `--listen-client-http-urls`: listeners for the client HTTP endpoints alone; when any
+    /// is set, the client listeners serve gRPC alone.
+    pub listen_client_http: Vec<Listen>,
+    /// `--listen-metrics-urls`: listeners serving `/metrics` and the health endpoints (https
+    /// ones with the client TLS set-up).
+    pub listen_metrics: Vec<Listen>,
+    /// `--metrics extensive`: per-method gRPC latency histograms.
+    pub metrics_extensive: bool,
+    /// `--experimental-warning-apply-duration`: an apply slower than this counts as slow.
+    pub warning_apply_duration: Duration,
 }
 
 /// One listen address and whether it speaks TLS.
@@ -156,6 +167,10 @@ pub struct ServerHandle {
     pub client_addrs: Vec<SocketAddr>,
     /// The bound peer addresses.
     pub peer_addrs: Vec<SocketAddr>,
+    /// The bound `--listen-client-http-urls` addresses.
+    pub client_http_addrs: Vec<SocketAddr>,
+    /// The bound `--listen-metrics-urls` addresses.
+    pub metrics_addrs: Vec<SocketAddr>,
     /// The API core.
     pub core: Arc<Core>,
 }
@@ -560,7 +575,7 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         }
     };
     let me = identity.member_id;
-    let (leader_tx, _leader_rx) = tokio::sync::watch::channel((0, 0, false));
+    let (leader_tx, leader_rx) = tokio::sync::watch::channel((0, 0, false));
     let applier =
         Applier::new(state.clone(), engine.clone(), leader_tx).map_err(storage_error(&opts))?;
     let flusher = Flusher::start(engine.clone(), applier.durability());
@@ -589,9 +604,12 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     };
     let source_state = state.clone();
     let source_engine = engine.clone();
+    // The term apply last saw a leader of, recorded in the image as etcd 3.5 does.
+    let source_leader = leader_rx;
     let snapshot_source: SnapshotSource = Arc::new(move || {
         crate::kvd_crash_point!("snapshot::before_save");
-        crate::snapshot::image(&source_state, &source_engine)
+        let term = source_leader.borrow().1;
+        crate::snapshot::image(&source_state, &source_engine, term)
     });
     let transport_dial = dial.clone();
     let transport_shutdown = shutdown.clone();
@@ -625,6 +643,13 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         Arc::new(PeerDialer::new(dial)),
     );
 
+    if opts.metrics_extensive {
+        crate::metrics::grpc::enable_handling_histogram();
+    }
+    crate::metrics::network::set_heartbeat_interval(opts.heartbeat);
+    crate::metrics::server::set_slow_apply_threshold(opts.warning_apply_duration);
+    tracker.spawn(monitor::leader_changes(core.clone(), shutdown.clone()));
+    tracker.spawn(monitor::probe_peers(core.clone(), shutdown.clone()));
     tracker.spawn(state.hub.clone().run_sync(shutdown.clone()));
     tracker.spawn(api::leader_monitor::run(
         core.raft.clone(),
@@ -658,6 +683,7 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
             bind(
                 listen,
                 "peer",
+                "raft",
                 peer_router.clone(),
                 tls,
                 &shutdown,
@@ -671,19 +697,81 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         .flatten()
         .cloned()
         .collect();
-    let router = listener::router(core.clone(), opts.enable_gateway, tls_listeners);
-    let mut client_addrs = Vec::new();
-    for listen in &opts.listen_client {
-        let tls = if listen.tls {
-            Some(require_tls(
+    let split = !opts.listen_client_http.is_empty();
+    let client_traffic = if split {
+        listener::Traffic::Grpc
+    } else {
+        listener::Traffic::GrpcAndHttp
+    };
+    let router = listener::router(
+        core.clone(),
+        opts.enable_gateway,
+        tls_listeners.clone(),
+        client_traffic,
+    );
+    let client_tls = |listen: &Listen| -> Result<Option<ServerTls>, StartError> {
+        if listen.tls {
+            require_tls(
                 &opts.client_tls,
                 listen,
                 "--cert-file/--key-file or --auto-tls",
-            )?)
+            )
+            .map(Some)
         } else {
-            None
-        };
-        client_addrs.push(bind(listen, "client", router.clone(), tls, &shutdown, &tracker).await?);
+            Ok(None)
+        }
+    };
+    let mut client_addrs = Vec::new();
+    for listen in &opts.listen_client {
+        client_addrs.push(
+            bind(
+                listen,
+                "client",
+                client_traffic.name(),
+                router.clone(),
+                client_tls(listen)?,
+                &shutdown,
+                &tracker,
+            )
+            .await?,
+        );
+    }
+    let http_router = listener::router(
+        core.clone(),
+        opts.enable_gateway,
+        tls_listeners.clone(),
+        listener::Traffic::Http,
+    );
+    let mut client_http_addrs = Vec::new();
+    for listen in &opts.listen_client_http {
+        client_http_addrs.push(
+            bind(
+                listen,
+                "client",
+                listener::Traffic::Http.name(),
+                http_router.clone(),
+                client_tls(listen)?,
+                &shutdown,
+                &tracker,
+            )
+            .await?,
+        );
+    }
+    let metrics_router = listener::metrics_router(core.clone(), tls_listeners);
+    let mut metrics_addrs = Vec::new();
+    for listen in &opts.listen_metrics {
+        metrics_addrs.push(
+            bind(
+                listen,
+                "metrics",
+                "http",
+                metrics_router.clone(),
+                client_tls(listen)?,
+                &shutdown,
+                &tracker,
+            )
+            .await?,
+        );
     }
     for path in &opts.listen_client_unix {
         // A socket file left by a previous run would make bind fail.
@@ -717,6 +805,8 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         flusher,
         client_addrs,
         peer_addrs,
+        client_http_addrs,
+        metrics_addrs,
         core,
     })
 }
@@ -737,6 +827,7 @@ fn require_tls(
 async fn bind(
     listen: &Listen,
     kind: &str,
+    traffic: &str,
     router: axum::Router,
     tls: Option<ServerTls>,
     shutdown: &CancellationToken,
@@ -750,9 +841,9 @@ async fn bind(
         })?;
     let local = l.local_addr().unwrap_or(listen.addr);
     if tls.is_some() {
-        info!(address = %local, kind, "serving over TLS");
+        info!(address = %local, kind, traffic, "serving over TLS");
     } else {
-        info!(address = %local, kind, "serving insecurely (no TLS)");
+        info!(address = %local, kind, traffic, "serving insecurely (no TLS)");
     }
     tracker.spawn(listener::serve(
         l,

@@ -63,6 +63,7 @@ impl Peer for PeerService {
                 () = self.core.stopped() => return Err(Status::unavailable("member stopping")),
             };
             self.check_cluster(envelope.cluster_id, envelope.from)?;
+            crate::metrics::network::peer_received(envelope.from, envelope.message.len());
             let msg = decode_message(&envelope.message)
                 .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))?;
             if self.core.raft.step(msg).await.is_err() {
@@ -82,6 +83,7 @@ impl Peer for PeerService {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
             self.check_cluster(chunk.cluster_id, 0)?;
+            crate::metrics::network::peer_received(0, chunk.raft_message.len() + chunk.data.len());
             if !chunk.raft_message.is_empty() {
                 header = chunk.raft_message;
             }

@@ -387,6 +387,8 @@ impl Engine {
     /// # Errors
     /// Storage failure (for example a full disk).
     pub fn flush(&self) -> Result<()> {
+        // etcd's backend commit: the state made durable (the WAL's fsync is timed there).
+        let _commit = crate::metrics::disk::backend_commit_timer();
         self.db.flush()?;
         // sled writes its log with sync_file_range, which neither flushes the disk's write
         // cache nor records a grown file size: fdatasync makes the flushed writes survive a

@@ -180,6 +180,9 @@ impl ServerTls {
                 format!("tls: handshake did not finish within {limit:?}"),
             )),
         };
+        if let Err(r) = &result {
+            crate::metrics::tls::refused(self.inner.kind.name(), r.kind);
+        }
         match &result {
             Err(r) if r.kind == RejectKind::ClosedBeforeHandshake => {
                 debug!(listener = self.inner.kind.name(), "{r}");

@@ -187,6 +187,13 @@ impl WatchHub {
         .is_ok()
     }
 
+    /// How many watchers there are, and how many of them are behind (unsynced).
+    pub fn counts(&self) -> (usize, usize) {
+        let watchers = self.watchers.lock();
+        let behind = watchers.values().filter(|w| !w.synced).count();
+        (watchers.len(), behind)
+    }
+
     /// Delivers the events of applied revision `rev` to synced watchers. Never blocks.
     pub fn notify(&self, rev: i64, events: &[Event]) {
         let mut watchers = self.watchers.lock();
@@ -211,6 +218,7 @@ impl WatchHub {
                 w.next_rev = rev + 1;
                 continue;
             }
+            let queued = matched.len();
             let batch = WatchBatch {
                 watch_id: *watch_id,
                 events: matched,
@@ -219,7 +227,10 @@ impl WatchHub {
                 progress: false,
             };
             match w.tx.try_send(batch) {
-                Ok(()) => w.next_rev = rev + 1,
+                Ok(()) => {
+                    w.next_rev = rev + 1;
+                    crate::metrics::mvcc::events_queued(queued);
+                }
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     w.synced = false;
                     fell_behind = true;
@@ -311,6 +322,7 @@ impl WatchHub {
             };
             let matched: Vec<Event> = events.into_iter().filter(|e| w.spec.matches(e)).collect();
             if !matched.is_empty() {
+                let queued = matched.len();
                 let batch = WatchBatch {
                     watch_id: key.1,
                     events: matched,
@@ -322,6 +334,7 @@ impl WatchHub {
                     still_unsynced = true;
                     continue;
                 }
+                crate::metrics::mvcc::events_queued(queued);
             }
             w.next_rev = if from > current { from } else { upto + 1 };
             // Synced only if nothing was applied since we read: apply notifies synced watchers

@@ -8,7 +8,7 @@
 //! absolute assertions, so a behaviour both servers get wrong still fails.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
@@ -35,6 +35,7 @@ enum Step {
 
 /// What a scenario did on one server, normalised when rendered.
 pub struct Transcript {
+    etcdctl: PathBuf,
     endpoint: String,
     dir: PathBuf,
     ids: Ids,
@@ -44,6 +45,11 @@ pub struct Transcript {
 impl Transcript {
     /// A transcript against `server`; registers its member and cluster ids as placeholders.
     pub fn new(server: &Server) -> Transcript {
+        Transcript::with_etcdctl(server, &crate::harness::etcdctl_bin())
+    }
+
+    /// A transcript against `server` whose commands run `etcdctl` (e.g. etcd 3.5.1's).
+    pub fn with_etcdctl(server: &Server, etcdctl: &Path) -> Transcript {
         let mut ids = Ids::default();
         // any response header names the member and the cluster; a range is the most basic
         let probe = server
@@ -58,6 +64,7 @@ impl Transcript {
             ids.add(c, "cluster");
         }
         Transcript {
+            etcdctl: etcdctl.to_path_buf(),
             endpoint: server.endpoint(),
             dir: server.dir().to_path_buf(),
             ids,
@@ -67,16 +74,18 @@ impl Transcript {
 
     /// Runs `etcdctl args` and records it.
     pub fn run(&mut self, args: &[&str]) -> Output {
-        let out = Ctl::new(&self.endpoint).args(args).run();
+        let out = self.ctl().args(args).run();
         self.record(out)
+    }
+
+    /// An `etcdctl` invocation (of this transcript's binary) against the server, not recorded.
+    pub fn ctl(&self) -> Ctl {
+        Ctl::new(&self.endpoint).bin(&self.etcdctl)
     }
 
     /// Runs `etcdctl args` with `stdin` and records it.
     pub fn run_stdin(&mut self, args: &[&str], stdin: &str) -> Output {
-        let out = Ctl::new(&self.endpoint)
-            .args(args)
-            .stdin(stdin.as_bytes())
-            .run();
+        let out = self.ctl().args(args).stdin(stdin.as_bytes()).run();
         let mut rec = out.clone();
         rec.cmd = if stdin.len() > 200 {
             format!("{} <<< <{} bytes>", out.cmd, stdin.len())
@@ -101,7 +110,7 @@ impl Transcript {
     /// Runs `etcdctl args` and records it with its stdout lines sorted after
     /// normalisation (for output whose order etcd does not define, e.g. `lease list`).
     pub fn run_unordered(&mut self, args: &[&str]) -> Output {
-        let out = Ctl::new(&self.endpoint).args(args).run();
+        let out = self.ctl().args(args).run();
         self.push(out, true)
     }
 
@@ -200,6 +209,11 @@ pub fn differential(scenario: fn(&Server) -> Transcript) {
 
 /// Like [`differential`], starting both servers with `extra` flags.
 pub fn differential_with(extra: &[&str], scenario: fn(&Server) -> Transcript) {
+    differential_against(&etcd_bin(), extra, scenario);
+}
+
+/// Like [`differential_with`], with `reference` (e.g. etcd 3.5.1) as the real etcd.
+pub fn differential_against(reference: &Path, extra: &[&str], scenario: fn(&Server) -> Transcript) {
     let _g = crate::harness::shared();
     let (reference, tested) = thread::scope(|sc| {
         let side = |name: &str, bin: PathBuf| {
@@ -211,7 +225,7 @@ pub fn differential_with(extra: &[&str], scenario: fn(&Server) -> Transcript) {
                 })
                 .expect("spawn scenario thread")
         };
-        let a = side("etcd-reference", etcd_bin());
+        let a = side("etcd-reference", reference.to_path_buf());
         // Stagger the second start a little so both servers do not fsync their first
         // entries at the very same moment on a 2-core machine; not a synchronisation.
         thread::sleep(Duration::from_millis(200));

@@ -22,7 +22,9 @@ use crate::support::readiness;
 use crate::support::temp::temp_dir;
 
 pub use crate::support::background::Bg;
-pub use crate::support::bins::{etcd_bin, etcdctl_bin, kvd_bin};
+pub use crate::support::bins::{
+    etcd35_bin, etcd35_present, etcd_bin, etcdctl35_bin, etcdctl_bin, etcdutl35_bin, kvd_bin,
+};
 pub use crate::support::etcdctl_json::{b64, header_revision, kvs, kvs_in, lease_id, Kv};
 pub use crate::support::member::Member;
 pub use crate::support::output::{user_stderr, Output};
@@ -49,6 +51,20 @@ macro_rules! require_tools {
     () => {
         if !$crate::harness::tools_present() {
             eprintln!("skipped: etcdctl not installed (need /usr/bin/etcd and /usr/bin/etcdctl)");
+            return;
+        }
+    };
+}
+
+/// Returns early from a test (after saying why) when etcd 3.5.1's binaries are not installed
+/// (`scripts/install-etcd-3.5` installs them; `scripts/test-all` runs it).
+macro_rules! require_etcd35 {
+    () => {
+        if !$crate::harness::etcd35_present() {
+            eprintln!(
+                "skipped: etcd 3.5.1 not installed (need {}; run scripts/install-etcd-3.5)",
+                $crate::harness::etcd35_bin().display()
+            );
             return;
         }
     };
@@ -306,6 +322,7 @@ impl Output {
 
 /// Builder for one `etcdctl` invocation (ETCDCTL_API=3, `--endpoints`, `--command-timeout`).
 pub struct Ctl {
+    bin: PathBuf,
     endpoints: String,
     args: Vec<String>,
     stdin: Option<Vec<u8>>,
@@ -318,6 +335,7 @@ impl Ctl {
     /// An invocation against `endpoints` (comma-separated `host:port`).
     pub fn new(endpoints: &str) -> Ctl {
         Ctl {
+            bin: etcdctl_bin(),
             endpoints: endpoints.to_string(),
             args: Vec::new(),
             stdin: None,
@@ -325,6 +343,12 @@ impl Ctl {
             command_timeout: "5s".into(),
             dial_timeout: None,
         }
+    }
+
+    /// Runs another etcdctl binary (etcd 3.5.1's) instead of the 3.4 one.
+    pub fn bin(mut self, bin: &Path) -> Ctl {
+        self.bin = bin.to_path_buf();
+        self
     }
 
     /// Appends arguments after the global flags.
@@ -358,7 +382,7 @@ impl Ctl {
     }
 
     fn command(&self) -> Command {
-        let mut c = Command::new(etcdctl_bin());
+        let mut c = Command::new(&self.bin);
         c.env("ETCDCTL_API", "3")
             .env_remove("ETCDCTL_ENDPOINTS")
             .arg(format!("--endpoints={}", self.endpoints))
@@ -396,6 +420,11 @@ impl Ctl {
     /// Starts a long-running command whose stdout is read line by line.
     pub fn spawn(self) -> Bg {
         Bg::spawn(self.command(), self.display(), TIMING)
+    }
+
+    /// Starts an interactive command (`watch -i`) that reads lines sent to its stdin.
+    pub fn spawn_interactive(self) -> Bg {
+        Bg::spawn_interactive(self.command(), self.display(), TIMING)
     }
 }
 

@@ -26,4 +26,5 @@ mod lock_elect;
 mod maintenance;
 mod restart;
 mod txn;
+mod v35;
 mod watch;

@@ -51,6 +51,10 @@ pub fn options(dir: &std::path::Path) -> Options {
             bcrypt_cost: 4,
             ..Default::default()
         },
+        listen_client_http: Vec::new(),
+        listen_metrics: Vec::new(),
+        metrics_extensive: false,
+        warning_apply_duration: Duration::from_millis(100),
     }
 }
 

@@ -1,7 +1,7 @@
 //! A long-running command (watch, lock, elect, keep-alive) whose stdout is read line by line.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -13,6 +13,7 @@ use super::process::{exit_code, terminate, wait_timeout, Timing};
 /// is killed on drop.
 pub struct Bg {
     child: Child,
+    stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     stderr: Arc<Mutex<String>>,
     cmd: String,
@@ -22,9 +23,23 @@ pub struct Bg {
 impl Bg {
     /// Starts `cmd` (shown as `shown` in messages) with stdin on `/dev/null`; waits on it
     /// with `timing`.
-    pub fn spawn(mut cmd: Command, shown: String, timing: Timing) -> Bg {
+    pub fn spawn(cmd: Command, shown: String, timing: Timing) -> Bg {
+        Bg::spawn_with(cmd, shown, timing, false)
+    }
+
+    /// Like [`Bg::spawn`], with stdin open for [`Bg::send_line`] (interactive commands such as
+    /// `watch -i`).
+    pub fn spawn_interactive(cmd: Command, shown: String, timing: Timing) -> Bg {
+        Bg::spawn_with(cmd, shown, timing, true)
+    }
+
+    fn spawn_with(mut cmd: Command, shown: String, timing: Timing, interactive: bool) -> Bg {
         let mut child = cmd
-            .stdin(Stdio::null())
+            .stdin(if interactive {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -48,13 +63,30 @@ impl Bg {
                 e.push('\n');
             }
         });
+        let stdin = child.stdin.take();
         Bg {
             child,
+            stdin,
             lines: rx,
             stderr: err,
             cmd: shown,
             timing,
         }
+    }
+
+    /// Writes `line` and a newline to the command's stdin (started with
+    /// [`Bg::spawn_interactive`]).
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("started with spawn_interactive");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("`{}`: cannot write stdin: {e}", self.cmd));
+    }
+
+    /// Closes stdin (an interactive command then sees end of input).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
     }
 
     /// The process id.

@@ -14,6 +14,34 @@ pub fn etcdctl_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/bin/etcdctl"))
 }
 
+/// Where etcd 3.5.1's binaries are installed (`scripts/install-etcd-3.5`); `ETCD35_DIR`
+/// overrides it.
+pub fn etcd35_dir() -> PathBuf {
+    std::env::var_os("ETCD35_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/etcd-3.5.1"))
+}
+
+/// etcd 3.5.1, the second reference server.
+pub fn etcd35_bin() -> PathBuf {
+    etcd35_dir().join("etcd")
+}
+
+/// etcdctl 3.5.1.
+pub fn etcdctl35_bin() -> PathBuf {
+    etcd35_dir().join("etcdctl")
+}
+
+/// etcdutl 3.5.1 (snapshot status and restore moved there in 3.5).
+pub fn etcdutl35_bin() -> PathBuf {
+    etcd35_dir().join("etcdutl")
+}
+
+/// True when etcd 3.5.1's etcd, etcdctl and etcdutl are installed.
+pub fn etcd35_present() -> bool {
+    etcd35_bin().is_file() && etcdctl35_bin().is_file() && etcdutl35_bin().is_file()
+}
+
 /// The server under test: `KVD_BIN` if set (e.g. `/usr/bin/etcd`, to check the scenarios
 /// themselves against the reference), else the `kvd` binary cargo built for this package.
 /// A crate without a `kvd` binary (the scratch crate the etcdctl suite is also run in) falls

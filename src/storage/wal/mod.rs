@@ -313,6 +313,7 @@ impl Wal {
     /// I/O failure; the member must stop, as etcd does when its WAL cannot be written.
     pub fn sync(&mut self) -> Result<(), WalError> {
         self.write_pending()?;
+        let _fsync = crate::metrics::disk::wal_fsync_timer();
         self.active
             .file
             .sync_data()
