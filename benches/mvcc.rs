@@ -10,7 +10,7 @@ use kvd::watch::{WatchHub, WatchSpec};
 use parking_lot::RwLock;
 
 fn store_with(keys: usize) -> MvccStore {
-    let mut store = MvccStore::open(Engine::temporary().expect("engine")).expect("store");
+    let mut store = MvccStore::open(Engine::temporary_on_disk().expect("engine")).expect("store");
     for i in 0..keys {
         put(&mut store, format!("key/{i:06}").as_bytes(), &[b'v'; 256]);
     }

@@ -1,19 +1,20 @@
-//! The apply journal: how a state batch stays all-or-nothing across a crash without sled's
-//! atomic batches (each of which makes sled seal and write its IO buffer twice).
+//! The apply journal: how a state batch stays all-or-nothing across a crash without the
+//! backend's atomic batches (on sled, each of them makes it seal and write its IO buffer
+//! twice).
 //!
 //! A batch that overwrites or removes records is first stored whole as one record under
-//! [`JOURNAL_KEY`] (a single sled record is recovered entirely or not at all), then written key
-//! by key, then the journal record is removed. sled recovers a prefix of its log, so after a
-//! crash either the journal record is missing — and so is every write of its batch, or all of
-//! them are there — or it is present, and writing its batch again completes it. Every write is
-//! an absolute put or remove, so replaying it is idempotent. (Batches that only add new
-//! records need no journal: see `storage`.)
+//! [`JOURNAL_KEY`] (a single record is recovered entirely or not at all), then written key by
+//! key, then the journal record is removed. The backend recovers a prefix of its writes
+//! (see [`KvBackend`](super::KvBackend)), so after a crash either the journal record is
+//! missing — and so is every write of its batch, or all of them are there — or it is present,
+//! and writing its batch again completes it. Every write is an absolute put or remove, so
+//! replaying it is idempotent. (Batches that only add new records need no journal: see
+//! `storage`.)
 
 /// Where the latest state batch is kept (no other state key starts with `j/`).
 pub const JOURNAL_KEY: &[u8] = b"j/apply";
 
-/// One write: a key and its new value (`None` removes it).
-pub type Write = (Vec<u8>, Option<Vec<u8>>);
+pub use super::backend::Write;
 
 /// Encodes `writes` as one record.
 pub fn encode(writes: &[Write]) -> Vec<u8> {
