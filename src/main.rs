@@ -244,6 +244,7 @@ fn options(cfg: &Config) -> anyhow::Result<Options> {
         listen_metrics,
         metrics_extensive: cfg.metrics == "extensive",
         warning_apply_duration: cfg.experimental_warning_apply_duration,
+        backend_cache_bytes: cfg.backend_cache_bytes,
         auto_compaction: cfg.auto_compaction.map(|a| match a {
             config::AutoCompaction::Periodic(d) => AutoCompaction::Periodic(d),
             config::AutoCompaction::Revision(n) => {

@@ -124,6 +124,19 @@ pub fn image(
     Ok((index, bytes))
 }
 
+/// [`image`] of the state a [`crate::apply::Persisted`] handle holds (the Maintenance
+/// `Snapshot` answer).
+///
+/// # Errors
+/// As [`image`].
+pub fn image_of(
+    state: &SharedState,
+    persisted: &crate::apply::Persisted,
+    term: u64,
+) -> Result<(u64, Vec<u8>), StorageError> {
+    image(state, persisted.engine(), term)
+}
+
 /// Parses etcd's member JSON.
 fn parse_member(id: u64, json: &str) -> Result<Member, StorageError> {
     let v: serde_json::Value = serde_json::from_str(json).map_err(|e| invalid("member", e))?;

@@ -5,7 +5,7 @@
 //! whose behaviour kvd implements; README's "Version" section gives the reasoning.
 
 /// The etcd server version kvd reports (`etcdserver` in `/version`).
-pub const ETCD_VERSION: &str = "3.4.23";
+pub const ETCD_VERSION: &str = "3.4.31";
 
 /// The cluster version kvd reports (`etcdcluster` in `/version`, `clusterVersion` in
 /// snapshots).

@@ -130,8 +130,7 @@ impl Core {
                 let mut user = tokens.simple_user(token);
                 if user.is_none() {
                     // Issued by an entry this member may not have applied yet: catch up once.
-                    let applied =
-                        crate::apply::read_applied_index(&self.engine).unwrap_or(u64::MAX);
+                    let applied = self.persisted.applied_index().unwrap_or(u64::MAX);
                     if index > applied && self.read_barrier().await.is_ok() {
                         user = tokens.simple_user(token);
                     }

@@ -8,12 +8,12 @@ use std::time::Duration;
 use prost::Message;
 
 use super::status::ApiError;
+use crate::apply::Persisted;
 use crate::apply::{ApplyResponse, SharedState};
 use crate::proto::etcdserverpb::{alarm_request, AlarmRequest, AlarmType, ResponseHeader};
 use crate::proto::kvdpb::{command::Op, Command};
 use crate::raft::transport::PeerDialer;
 use crate::raft::RaftHandle;
-use crate::storage::Engine;
 
 pub use crate::version::{ETCD_CLUSTER_VERSION, ETCD_VERSION};
 /// Extra bytes gRPC may carry above `--max-request-bytes` (etcd's `grpcOverheadBytes`).
@@ -52,8 +52,8 @@ pub struct Core {
     pub state: SharedState,
     /// The raft node.
     pub raft: RaftHandle,
-    /// The storage engine.
-    pub engine: Engine,
+    /// The state on disk (hash, sync, snapshot).
+    pub persisted: Persisted,
     /// This member.
     pub member_id: u64,
     /// Limits.
@@ -107,7 +107,7 @@ impl Core {
     pub fn new(
         state: SharedState,
         raft: RaftHandle,
-        engine: Engine,
+        persisted: Persisted,
         member_id: u64,
         settings: CoreSettings,
         peers: Arc<PeerDialer>,
@@ -125,7 +125,7 @@ impl Core {
         Arc::new(Self {
             state,
             raft,
-            engine,
+            persisted,
             member_id,
             limits,
             request_timeout,

@@ -117,7 +117,7 @@ impl Maintenance for MaintenanceService {
         // sled reclaims space itself; defragment makes everything durable and answers as etcd.
         let _defrag = crate::metrics::disk::defrag();
         crate::kvd_crash_point!("defrag::before");
-        self.core.engine.flush().map_err(|e| {
+        self.core.persisted.sync().map_err(|e| {
             tracing::error!(error = %e, "defragment: flush failed");
             Status::from(ApiError::Corrupt)
         })?;
@@ -132,7 +132,7 @@ impl Maintenance for MaintenanceService {
             .await
             .map_err(raw_status)?;
         let hash_timer = crate::metrics::mvcc::hash_timer(false);
-        let hash = self.core.engine.state_checksum().map_err(|e| {
+        let hash = self.core.persisted.checksum().map_err(|e| {
             tracing::error!(error = %e, "hash: storage failure");
             Status::from(ApiError::Corrupt)
         })?;
@@ -183,7 +183,7 @@ impl Maintenance for MaintenanceService {
         // Measured until the stream is done with (sent, or dropped by the client).
         let timer = crate::metrics::disk::snapshot_timer();
         let term = self.core.raft.status().term;
-        let (_, image) = crate::snapshot::image(&self.core.state, &self.core.engine, term)
+        let (_, image) = crate::snapshot::image_of(&self.core.state, &self.core.persisted, term)
             .map_err(|e| {
                 tracing::error!(error = %e, "snapshot: cannot read state");
                 Status::from(ApiError::Corrupt)

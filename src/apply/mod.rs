@@ -4,9 +4,11 @@
 
 mod alarms;
 mod auth;
+mod persisted;
 mod waiters;
 
 pub use alarms::Alarms;
+pub use persisted::Persisted;
 pub use waiters::{ApplyResponse, ApplyResult, Waiters};
 
 use std::sync::Arc;

@@ -233,6 +233,7 @@ pub(crate) const SPECS: &[Spec] = &[
     f("quota-backend-bytes", Int, "0", Member, "Raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB)."),
     f("backend-batch-interval", Duration, "0s", Member, "The maximum time before committing the backend transaction.").status(Status::Inert(NO_BOLT)),
     f("backend-batch-limit", Int, "0", Member, "The maximum operations before committing the backend transaction.").status(Status::Inert(NO_BOLT)),
+    f("backend-cache-bytes", Uint, "67108864", Member, "Memory for the state backend's page cache, in bytes (kvd's own; etcd leaves its database to the OS page cache).").since(Since::Kvd),
     f("max-txn-ops", Uint, "128", Member, "Maximum number of operations permitted in a transaction."),
     f("max-request-bytes", Uint, "1572864", Member, "Maximum client request size in bytes the server will accept."),
     f("max-concurrent-streams", Uint, "4294967295", Member, "Maximum concurrent streams that each client can open at a time."),

@@ -141,6 +141,8 @@ pub struct Config {
     /// `--quota-backend-bytes`: 0 means [`DEFAULT_QUOTA_BACKEND_BYTES`], `u64::MAX` means no
     /// quota (etcd's negative values). Use [`Config::backend_quota`].
     pub quota_backend_bytes: u64,
+    /// `--backend-cache-bytes` (kvd's own): the state backend's page cache.
+    pub backend_cache_bytes: u64,
     /// `--backend-batch-interval` (no effect in kvd).
     pub backend_batch_interval: Duration,
     /// `--backend-batch-limit` (no effect in kvd).

@@ -1370,3 +1370,24 @@ fn operator_settings_refused_with_etcds_words() {
         "{e}"
     );
 }
+
+#[test]
+fn backend_cache_bytes_from_flag_env_and_yaml() {
+    let (c, w) = run(&[]);
+    assert_eq!(c.backend_cache_bytes, 64 * 1024 * 1024);
+    assert!(w.is_empty(), "{w:?}");
+    let (c, _) = run(&["--backend-cache-bytes=1048576"]);
+    assert_eq!(c.backend_cache_bytes, 1_048_576);
+    let (c, _) = run_env(&[], &[("ETCD_BACKEND_CACHE_BYTES", "2097152")]);
+    assert_eq!(c.backend_cache_bytes, 2_097_152);
+    let (_dir, path) = yaml("backend-cache-bytes: 4194304\n");
+    let (c, _) = run(&["--config-file", &path]);
+    assert_eq!(c.backend_cache_bytes, 4_194_304);
+    let e = fail(&["--backend-cache-bytes=lots"]);
+    assert_eq!(messages(&e).len(), 1, "{:?}", messages(&e));
+    assert!(
+        messages(&e)[0].contains("backend-cache-bytes"),
+        "{:?}",
+        messages(&e)
+    );
+}

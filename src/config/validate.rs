@@ -428,6 +428,8 @@ impl<'a> Resolver<'a> {
             max_snapshots: self.uint("max-snapshots", 5),
             max_wals: self.uint("max-wals", 5),
             quota_backend_bytes: self.quota(),
+            backend_cache_bytes: self
+                .uint("backend-cache-bytes", crate::storage::DEFAULT_CACHE_BYTES),
             backend_batch_interval: self.duration("backend-batch-interval", Duration::ZERO),
             backend_batch_limit: self.non_negative("backend-batch-limit"),
             max_txn_ops: self.uint32("max-txn-ops", 128),

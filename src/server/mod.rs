@@ -82,6 +82,8 @@ pub struct Options {
     pub listen_metrics: Vec<Listen>,
     /// `--metrics extensive`: per-method gRPC latency histograms.
     pub metrics_extensive: bool,
+    /// `--backend-cache-bytes`: memory for the state backend's page cache.
+    pub backend_cache_bytes: u64,
     /// `--experimental-warning-apply-duration`: an apply slower than this counts as slow.
     pub warning_apply_duration: Duration,
 }
@@ -547,7 +549,13 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         path: opts.data_dir.clone(),
         reason: source,
     })?;
-    let engine = Engine::open(&db_dir).map_err(storage_error(&opts))?;
+    let engine = Engine::open_with(
+        &db_dir,
+        crate::storage::EngineOptions {
+            cache_bytes: opts.backend_cache_bytes,
+        },
+    )
+    .map_err(storage_error(&opts))?;
     let log = LogStore::open(&crate::storage::wal_dir(&db_dir), Some(&engine))
         .map_err(storage_error(&opts))?;
     let min_ttl = min_lease_ttl(opts.heartbeat, opts.election_timeout);
@@ -633,7 +641,7 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     let core = Core::new(
         state.clone(),
         raft.clone(),
-        engine.clone(),
+        crate::apply::Persisted::new(engine.clone()),
         me,
         CoreSettings {
             limits: opts.limits,

@@ -55,6 +55,7 @@ pub fn options(dir: &std::path::Path) -> Options {
         listen_metrics: Vec::new(),
         metrics_extensive: false,
         warning_apply_duration: Duration::from_millis(100),
+        backend_cache_bytes: 64 << 20,
     }
 }
 

@@ -455,7 +455,7 @@ async fn maintenance_and_cluster_calls_answer_as_etcds_gateway() {
         for key in ["header", "version", "dbSize", "leader", "raftIndex", "raftTerm", "raftAppliedIndex"] {
             assert!(keys.contains(&key), "{key} missing from {}", a.body);
         }
-        assert_eq!(j["version"], "3.4.23");
+        assert_eq!(j["version"], kvd::version::ETCD_VERSION);
         assert_eq!(j["leader"], core.member_id.to_string());
         assert!(j["dbSize"].is_string(), "int64 as a string: {}", a.body);
 
