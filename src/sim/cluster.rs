@@ -38,6 +38,9 @@ pub const ELECTION: Duration = Duration::from_millis(1000);
 pub const WAIT: Duration = Duration::from_secs(30);
 /// How often (virtual) wait helpers look again.
 const POLL: Duration = Duration::from_millis(10);
+/// WAL segment size of simulated members: small, so that creating a member's log (and removing
+/// it) costs little.
+const WAL_SEGMENT: u64 = 1 << 20;
 /// How often (virtual) a kvd member flushes its state backend, as the server's flusher does.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
@@ -216,6 +219,18 @@ pub struct SimCluster {
     dir: tempfile::TempDir,
 }
 
+/// A temporary directory, in memory when the machine offers one (with small WAL segments,
+/// creating one is cheap there, and fsyncs cost nothing and wait for no disk).
+fn temp_dir() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(dir) = tempfile::Builder::new().prefix("kvd-sim").tempdir_in(shm) {
+            return dir;
+        }
+    }
+    tempfile::tempdir().expect("temp dir")
+}
+
 impl SimCluster {
     /// Starts members `1..=n` of a new cluster of recorders. Call inside a runtime with paused
     /// time.
@@ -251,7 +266,7 @@ impl SimCluster {
             disks: BTreeMap::new(),
             options,
             failures: Arc::default(),
-            dir: tempfile::tempdir().expect("temp dir"),
+            dir: temp_dir(),
         };
         let voters: Vec<u64> = (1..=n).collect();
         for id in 1..=n {
@@ -274,7 +289,7 @@ impl SimCluster {
             election_timeout: ELECTION,
             snapshot_count: self.options.snapshot_count,
         };
-        let store = LogStore::open(&disk.wal, None).expect("log store");
+        let store = LogStore::open_with_segments(&disk.wal, None, WAL_SEGMENT).expect("log store");
         let stop = CancellationToken::new();
         let net = self.net.clone();
         let recording = Arc::new(Mutex::new(Recording::default()));

@@ -233,7 +233,7 @@ async fn late_appends_are_ignored() {
     c.net.set_link(l, f, Link::Held);
     c.propose(l, b"a").await;
     c.propose(l, b"b").await;
-    let ab = vec![b"a".to_vec(), b"b".to_vec()];
+    let ab = [b"a".to_vec(), b"b".to_vec()];
     wait_normals(&c, &others(&[1, 2, 3], &[f]), &ab).await;
     assert!(c.net.held_of(MessageType::MsgAppend) >= 1);
     c.net.set_link(l, f, Link::Open);
