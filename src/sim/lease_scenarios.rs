@@ -222,7 +222,7 @@ async fn a_lease_survives_a_restart_and_expires_under_the_restarted_leader() {
     {
         let lessor = c.core(f).state.lessor.lock();
         let restored = lessor.get(lease).expect("lease restored");
-        assert!(restored.keys.contains(&b"lk".to_vec()));
+        assert!(restored.keys.contains(b"lk".as_slice()));
     }
     c.wait_until("the restarted member follows", |c| {
         c.handle(f).status().leader == l
