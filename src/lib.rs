@@ -19,6 +19,8 @@ pub mod pki;
 pub mod proto;
 pub mod raft;
 pub mod server;
+#[cfg(test)]
+mod sim;
 pub mod snapshot;
 pub mod snapshot_cli;
 pub mod storage;

@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
@@ -94,7 +94,7 @@ pub async fn keep_alive_once(core: &Core, id: i64) -> Result<LeaseKeepAliveRespo
     let ttl = if leader == core.member_id {
         // Renewals only make sense once this member has applied what it committed as leader.
         core.read_barrier().await?;
-        let renewed = core.state.lessor.lock().renew(id, Instant::now());
+        let renewed = core.state.lessor.lock().renew(id, crate::lease::now());
         match renewed {
             Ok(ttl) => ttl,
             Err(crate::lease::LeaseError::NotFound) => 0,
@@ -153,7 +153,7 @@ pub async fn time_to_live(
     let (ttl, granted_ttl) = if leader == core.member_id {
         let lessor = core.state.lessor.lock();
         match lessor.get(r.id) {
-            Some(l) => (l.remaining_secs(Instant::now()), l.ttl),
+            Some(l) => (l.remaining_secs(crate::lease::now()), l.ttl),
             None => (-1, 0),
         }
     } else {
@@ -306,7 +306,7 @@ pub async fn run_expiry(core: Arc<Core>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let expired = core.state.lessor.lock().expired(Instant::now());
+        let expired = core.state.lessor.lock().expired(crate::lease::now());
         for id in expired {
             debug!(lease = format!("{id:016x}"), "lease expired; revoking");
             crate::metrics::lease::EXPIRED.inc();

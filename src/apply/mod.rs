@@ -156,7 +156,7 @@ impl SharedState {
         let mut lessor = load_lessor(engine, &mut store, min_ttl)?;
         lessor.set_promote_extension(extension);
         if primary {
-            lessor.promote(Instant::now());
+            lessor.promote(crate::lease::now());
         }
         *mvcc = store;
         drop(mvcc);
@@ -361,7 +361,7 @@ impl Applier {
                 Err(e) => Err(refuse(e)?),
             },
             Op::LeaseGrant(g) => {
-                let now = Instant::now();
+                let now = crate::lease::now();
                 match self.state.lessor.lock().grant(g.id, g.ttl, now) {
                     Ok(ttl) => {
                         batch.put(lease_key(g.id), ttl.to_be_bytes());
@@ -710,7 +710,7 @@ impl StateMachine for Applier {
         {
             let mut lessor = self.state.lessor.lock();
             if is_self {
-                lessor.promote(Instant::now());
+                lessor.promote(crate::lease::now());
             } else if lessor.is_primary() {
                 lessor.demote();
             }

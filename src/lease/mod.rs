@@ -9,6 +9,13 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+/// The clock lease deadlines are kept on: the monotonic clock as tokio's timers read it. It is
+/// the system's monotonic clock, except in a test whose runtime paused time, where lease
+/// deadlines then move with virtual time like every timer (the in-process cluster harness).
+pub fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// The largest TTL a lease may have, in seconds (etcd's `MaxLeaseTTL`).
 pub const MAX_LEASE_TTL: i64 = 9_000_000_000;
 

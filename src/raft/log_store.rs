@@ -207,8 +207,21 @@ impl LogStore {
     /// # Errors
     /// Storage failure or a corrupt record.
     pub fn open(dir: &Path, legacy: Option<&Engine>) -> Result<Self, StorageError> {
+        Self::open_with_segments(dir, legacy, SEGMENT_BYTES)
+    }
+
+    /// [`LogStore::open`] with WAL segments of `segment_bytes` (the in-process cluster harness
+    /// keeps its many small logs in small segments).
+    ///
+    /// # Errors
+    /// Storage failure or a corrupt record.
+    pub(crate) fn open_with_segments(
+        dir: &Path,
+        legacy: Option<&Engine>,
+        segment_bytes: u64,
+    ) -> Result<Self, StorageError> {
         let fresh = !dir.exists();
-        let (mut wal, records) = Wal::open(dir, SEGMENT_BYTES)?;
+        let (mut wal, records) = Wal::open(dir, segment_bytes)?;
         let mut inner = replay(&records)?;
         if fresh {
             if let Some(engine) = legacy {

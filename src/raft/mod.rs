@@ -7,8 +7,6 @@
 mod force;
 mod log_store;
 mod node;
-#[cfg(test)]
-mod sim;
 pub mod transport;
 
 pub use force::{force_new_cluster, ForcedCluster};

@@ -2,7 +2,6 @@
 //! joining members, and lease requests forwarded to the leader.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
@@ -126,7 +125,12 @@ impl Peer for PeerService {
         if let Some(h) = &r.header {
             self.check_cluster(h.cluster_id, h.from)?;
         }
-        let renewed = self.core.state.lessor.lock().renew(r.id, Instant::now());
+        let renewed = self
+            .core
+            .state
+            .lessor
+            .lock()
+            .renew(r.id, crate::lease::now());
         match renewed {
             Ok(ttl) => Ok(Response::new(LeaseRenewResponse { ttl })),
             Err(LeaseError::NotFound) => Ok(Response::new(LeaseRenewResponse { ttl: 0 })),
@@ -148,7 +152,7 @@ impl Peer for PeerService {
         }
         Ok(Response::new(match lessor.get(r.id) {
             Some(l) => LeaseTtlResponse {
-                ttl: l.remaining_secs(Instant::now()),
+                ttl: l.remaining_secs(crate::lease::now()),
                 granted_ttl: l.ttl,
             },
             None => LeaseTtlResponse {
