@@ -9,9 +9,9 @@ use tracing::{debug, info};
 
 use crate::api::{ApiError, Core};
 use crate::apply::ApplyResponse;
+use crate::config::AutoCompaction;
 use crate::proto::etcdserverpb::CompactionRequest;
 use crate::proto::kvdpb::command::Op;
-use crate::server::AutoCompaction;
 
 /// Runs automatic compaction until `shutdown`.
 pub async fn run(core: Arc<Core>, mode: AutoCompaction, shutdown: CancellationToken) {
@@ -38,7 +38,7 @@ pub async fn run(core: Arc<Core>, mode: AutoCompaction, shutdown: CancellationTo
             (s.current_rev(), s.compact_rev())
         };
         let target = match mode {
-            AutoCompaction::Revision(keep) => current - keep,
+            AutoCompaction::Revision(keep) => current - i64::try_from(keep).unwrap_or(i64::MAX),
             AutoCompaction::Periodic(retention) => {
                 let now = Instant::now();
                 samples.push_back((now, current));

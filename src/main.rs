@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context};
 use kvd::api::Limits;
 use kvd::config::{self, Config, Invocation};
-use kvd::server::{self, AutoCompaction, Listen, Options};
+use kvd::server::{self, Listen, Options};
 use kvd::tls::{ListenerKind, ServerTls, TlsOptions};
 
 /// mimalloc instead of the system allocator: a put allocates many small buffers (protobuf,
@@ -245,12 +245,7 @@ fn options(cfg: &Config) -> anyhow::Result<Options> {
         metrics_extensive: cfg.metrics == "extensive",
         warning_apply_duration: cfg.experimental_warning_apply_duration,
         backend_cache_bytes: cfg.backend_cache_bytes,
-        auto_compaction: cfg.auto_compaction.map(|a| match a {
-            config::AutoCompaction::Periodic(d) => AutoCompaction::Periodic(d),
-            config::AutoCompaction::Revision(n) => {
-                AutoCompaction::Revision(i64::try_from(n).unwrap_or(i64::MAX))
-            }
-        }),
+        auto_compaction: cfg.auto_compaction,
     })
 }
 

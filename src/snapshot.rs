@@ -2,7 +2,10 @@
 //! etcd's buckets), both ways: export for the Maintenance Snapshot stream and for members that
 //! are behind; import when a member installs a snapshot or a data dir is restored from one.
 
-use crate::apply::{self, SharedState};
+use crate::apply::{
+    import_lease, read_applied_index, write_applied_index, write_snapshot_meta, Alarms, Persisted,
+    SharedState,
+};
 use crate::cluster::{Member, Membership};
 use crate::etcd_snapshot::{
     member_json, ConfState, EtcdBackend, KeyRecord, Lease, Revision as EtcdRevision,
@@ -29,7 +32,7 @@ pub fn export(
 ) -> Result<(u64, EtcdBackend), StorageError> {
     let store = state.mvcc.read();
     let records = store.records().map_err(|e| invalid("mvcc", e))?;
-    let consistent_index = apply::read_applied_index(engine)?;
+    let consistent_index = read_applied_index(engine)?;
     let compact = store.compact_rev();
     let leases = {
         let lessor = state.lessor.lock();
@@ -131,7 +134,7 @@ pub fn image(
 /// As [`image`].
 pub fn image_of(
     state: &SharedState,
-    persisted: &crate::apply::Persisted,
+    persisted: &Persisted,
     term: u64,
 ) -> Result<(u64, Vec<u8>), StorageError> {
     image(state, persisted.engine(), term)
@@ -207,7 +210,7 @@ pub fn import(
     let mut batch = StateBatch::default();
     MvccStore::import(&mut batch, &records, current, compact);
     for l in &backend.leases {
-        apply::import_lease(&mut batch, l.id, l.ttl);
+        import_lease(&mut batch, l.id, l.ttl);
     }
     let mut membership = Membership::default();
     membership.set_cluster_id(cluster_id, &mut batch);
@@ -224,7 +227,7 @@ pub fn import(
     for m in members {
         membership.upsert(m, &mut batch);
     }
-    let mut alarms = apply::Alarms::default();
+    let mut alarms = Alarms::default();
     for a in &backend.alarms {
         alarms.activate(*a, &mut batch);
     }
@@ -237,9 +240,9 @@ pub fn import(
             roles: backend.roles.clone(),
         },
     );
-    apply::write_applied_index(&mut batch, applied_index, current);
+    write_applied_index(&mut batch, applied_index, current);
     if let Some(meta) = raft_meta {
-        apply::write_snapshot_meta(&mut batch, meta);
+        write_snapshot_meta(&mut batch, meta);
     }
     engine.replace_state(batch)
 }

@@ -9,7 +9,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tonic::Code;
 
-use super::json::quote;
+use super::escape::quote;
 use crate::api::ApiError;
 
 /// An error as the gateway answers it: a gRPC code and message.

@@ -13,6 +13,7 @@ use prost_reflect::{
 use tonic::Code;
 
 use super::error::GatewayError;
+use super::escape::go_escape;
 
 /// How responses are written.
 const SERIALIZE: SerializeOptions = SerializeOptions::new()
@@ -187,33 +188,9 @@ pub fn syntax_message(e: &serde_json::Error) -> String {
     }
 }
 
-/// A JSON string literal for `s`, escaped as etcd's gateway (Go's encoding/json) escapes it.
-pub fn quote(s: &str) -> String {
-    go_escape(serde_json::Value::from(s).to_string())
-}
-
-/// Go's encoding/json also escapes `<`, `>`, `&`, U+2028 and U+2029. In JSON text these
-/// characters can only stand inside strings, so replacing them everywhere is safe.
-fn go_escape(text: String) -> String {
-    if !text.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
-        return text;
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::escape::quote;
     use super::*;
     use crate::proto::etcdserverpb::{
         range_request::SortOrder, LeaseGrantResponse, RangeRequest, RangeResponse, ResponseHeader,

@@ -9,7 +9,9 @@
 
 mod auth;
 pub mod error;
+mod escape;
 pub mod json;
+mod request;
 mod routes;
 mod stream;
 

@@ -26,7 +26,7 @@ use tonic_prost::ProstDecoder;
 
 use super::error::GatewayError;
 use super::json::{syntax_message, ProtoName};
-use super::routes::{check_size, read_request};
+use super::request::{check_size, read_request};
 use super::Gateway;
 use crate::api::lease;
 use crate::proto::etcdserverpb::maintenance_server::Maintenance;

@@ -105,6 +105,14 @@ impl<S> AuthorityFix<S> {
         }
     }
 
+    /// Wraps a connection whose bytes are passed on untouched (peer listeners: only etcdctl's
+    /// `--cluster` dialing on client URLs needs the rewrite).
+    pub fn passthrough(inner: S) -> Self {
+        let mut fix = Self::new(inner);
+        fix.scanner.phase = Phase::Raw;
+        fix
+    }
+
     /// Stops examining bytes: everything held is handed on as it is, and later reads go
     /// straight to the inner stream.
     fn pass_rest(&mut self) {

@@ -158,6 +158,16 @@ pub async fn not_found(request: axum::extract::Request) -> axum::response::Respo
         .into_response()
 }
 
+/// Whether a listener rewrites the `:authority` of etcdctl's `--cluster` requests
+/// (`server/h2compat.rs`): client listeners do, peer and metrics listeners pass bytes as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    /// Rewrite (client URLs, which etcdctl dials).
+    Rewrite,
+    /// Pass on as sent.
+    AsSent,
+}
+
 /// Accepts connections until `shutdown`; with `tls`, each one completes a TLS handshake first
 /// (refusals are logged by the TLS layer) and the verified client identity is attached to every
 /// request on it.
@@ -165,6 +175,7 @@ pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     tls: Option<ServerTls>,
+    rewrite: Authority,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -185,7 +196,7 @@ pub async fn serve(
         let tls = tls.clone();
         tracker.spawn(async move {
             match tls {
-                None => serve_connection(stream, router, peer, shutdown).await,
+                None => serve_connection(stream, router, peer, rewrite, shutdown).await,
                 Some(tls) => {
                     let Ok((stream, identity)) = tls.accept(stream, peer).await else {
                         return;
@@ -194,7 +205,7 @@ pub async fn serve(
                         Some(id) => router.layer(axum::Extension(id)),
                         None => router,
                     };
-                    serve_connection(stream, router, peer, shutdown).await;
+                    serve_connection(stream, router, peer, rewrite, shutdown).await;
                 }
             }
         });
@@ -223,6 +234,7 @@ pub async fn serve_unix(
             stream,
             router.clone(),
             "unix socket",
+            Authority::Rewrite,
             shutdown.clone(),
         ));
     }
@@ -232,6 +244,7 @@ async fn serve_connection<S>(
     stream: S,
     router: axum::Router,
     peer: impl std::fmt::Display + Send + 'static,
+    rewrite: Authority,
     shutdown: CancellationToken,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -242,9 +255,10 @@ async fn serve_connection<S>(
     // such as a huge auth token, fails that request alone instead of the whole connection.
     builder.http2().max_header_list_size(MAX_HEADER_LIST_SIZE);
     let conn = builder.serve_connection_with_upgrades(
-        TokioIo::new(super::coalesce::Coalesce::new(
-            super::h2compat::AuthorityFix::new(stream),
-        )),
+        TokioIo::new(super::coalesce::Coalesce::new(match rewrite {
+            Authority::Rewrite => super::h2compat::AuthorityFix::new(stream),
+            Authority::AsSent => super::h2compat::AuthorityFix::passthrough(stream),
+        })),
         service,
     );
     tokio::pin!(conn);

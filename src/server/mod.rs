@@ -55,7 +55,7 @@ pub struct Options {
     /// Request limits.
     pub limits: Limits,
     /// Automatic compaction, if any.
-    pub auto_compaction: Option<AutoCompaction>,
+    pub auto_compaction: Option<crate::config::AutoCompaction>,
     /// Peer listeners.
     pub listen_peer: Vec<Listen>,
     /// Client unix sockets (`unix://` listen URLs).
@@ -95,15 +95,6 @@ pub struct Listen {
     pub addr: SocketAddr,
     /// True for https.
     pub tls: bool,
-}
-
-/// Automatic compaction settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AutoCompaction {
-    /// Keep this much history (etcd's periodic mode).
-    Periodic(Duration),
-    /// Keep this many revisions (etcd's revision mode).
-    Revision(i64),
 }
 
 /// Why the server could not start.
@@ -853,10 +844,16 @@ async fn bind(
     } else {
         info!(address = %local, kind, traffic, "serving insecurely (no TLS)");
     }
+    let rewrite = if kind == "client" {
+        listener::Authority::Rewrite
+    } else {
+        listener::Authority::AsSent
+    };
     tracker.spawn(listener::serve(
         l,
         router,
         tls,
+        rewrite,
         shutdown.clone(),
         tracker.clone(),
     ));

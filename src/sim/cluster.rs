@@ -330,7 +330,7 @@ impl SimCluster {
                 let core = Core::new(
                     state.clone(),
                     handle.clone(),
-                    engine.clone(),
+                    crate::apply::Persisted::new(engine.clone()),
                     id,
                     CoreSettings {
                         limits: Limits {

@@ -5,6 +5,7 @@ mod auth;
 mod common;
 mod durability;
 mod gateway;
+mod h2_settings;
 mod kv;
 mod lease;
 mod lock_elect;

@@ -1,0 +1,155 @@
+//! The replicated state shared with the API's read paths, how it is loaded from storage, and
+//! the records a snapshot import writes next to it (commit record, snapshot meta, leases).
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// The replicated state, shared with the API's read paths.
+#[derive(Clone)]
+pub struct SharedState {
+    /// Keys and history.
+    pub mvcc: Arc<RwLock<MvccStore>>,
+    /// Leases.
+    pub lessor: Arc<Mutex<Lessor>>,
+    /// Members.
+    pub membership: Arc<RwLock<Membership>>,
+    /// Active alarms.
+    pub alarms: Arc<RwLock<Alarms>>,
+    /// Proposers waiting for results.
+    pub waiters: Arc<Waiters>,
+    /// Watchers.
+    pub hub: Arc<WatchHub>,
+    /// Users, roles and the auth flag.
+    pub auth: Arc<RwLock<crate::auth::AuthStore>>,
+    /// Auth settings and tokens of this member (kept when a snapshot is installed).
+    pub tokens: Arc<crate::auth::Tokens>,
+    /// Free space on the data dir's disk (none for a state in memory).
+    pub space: Option<Arc<crate::storage::SpaceGuard>>,
+}
+
+impl SharedState {
+    /// Loads every part of the state from storage.
+    ///
+    /// # Errors
+    /// Storage failure or corrupt records.
+    pub fn load(engine: &Engine, min_lease_ttl: i64) -> Result<Self, StorageError> {
+        let mut store = open_mvcc(engine)?;
+        let lessor = load_lessor(engine, &mut store, min_lease_ttl)?;
+        let membership = Membership::load(engine)?;
+        let alarms = Alarms::load(engine)?;
+        let auth = crate::auth::AuthStore::load(engine)?;
+        let mvcc = Arc::new(RwLock::new(store));
+        let hub = WatchHub::new(mvcc.clone());
+        Ok(Self {
+            mvcc,
+            lessor: Arc::new(Mutex::new(lessor)),
+            membership: Arc::new(RwLock::new(membership)),
+            alarms: Arc::new(RwLock::new(alarms)),
+            waiters: Arc::new(Waiters::default()),
+            hub,
+            auth: Arc::new(RwLock::new(auth)),
+            tokens: Arc::new(crate::auth::Tokens::default()),
+            space: engine.space(),
+        })
+    }
+
+    /// Replaces the state tree through `replace` and reloads every part from storage; watchers
+    /// catch up from the new history.
+    ///
+    /// # Errors
+    /// Storage failure or corrupt records.
+    pub fn reload_with(
+        &self,
+        engine: &Engine,
+        replace: impl FnOnce() -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        // Readers must not see the state tree half replaced: hold the MVCC lock throughout.
+        let mut mvcc = self.mvcc.write();
+        replace()?;
+        let mut store = open_mvcc(engine)?;
+        let (min_ttl, primary, extension) = {
+            let l = self.lessor.lock();
+            (l.min_ttl(), l.is_primary(), l.promote_extension())
+        };
+        let mut lessor = load_lessor(engine, &mut store, min_ttl)?;
+        lessor.set_promote_extension(extension);
+        if primary {
+            lessor.promote(crate::lease::now());
+        }
+        *mvcc = store;
+        drop(mvcc);
+        *self.lessor.lock() = lessor;
+        *self.membership.write() = Membership::load(engine)?;
+        *self.alarms.write() = Alarms::load(engine)?;
+        *self.auth.write() = crate::auth::AuthStore::load(engine)?;
+        self.hub.resync_all();
+        Ok(())
+    }
+}
+
+fn open_mvcc(engine: &Engine) -> Result<MvccStore, StorageError> {
+    MvccStore::open(engine.clone()).map_err(|e| match e {
+        MvccError::Storage(s) => s,
+        other => StorageError::Corrupt {
+            what: "mvcc".into(),
+            detail: other.to_string(),
+        },
+    })
+}
+
+/// Leases from storage, with the keys attached to them (every live key names its lease).
+fn load_lessor(
+    engine: &Engine,
+    store: &mut MvccStore,
+    min_ttl: i64,
+) -> Result<Lessor, StorageError> {
+    let mut lessor = Lessor::new(min_ttl);
+    for (k, v) in engine.state_scan_prefix(LEASE_PREFIX)? {
+        let id = k[LEASE_PREFIX.len()..].try_into().map(i64::from_be_bytes);
+        let ttl = v.as_slice().try_into().map(i64::from_be_bytes);
+        if let (Ok(id), Ok(ttl)) = (id, ttl) {
+            lessor.restore(id, ttl);
+        }
+    }
+    for (key, lease) in store.take_leased_keys() {
+        lessor.attach(&key, 0, lease);
+    }
+    Ok(lessor)
+}
+
+/// Writes a lease record into `batch` (restoring a snapshot).
+pub fn import_lease(batch: &mut StateBatch, id: i64, ttl: i64) {
+    batch.put(lease_key(id), ttl.to_be_bytes());
+}
+
+/// Ends `batch` with the commit record: the applied index and the current revision.
+pub fn write_applied_index(batch: &mut StateBatch, index: u64, current_rev: i64) {
+    mvcc::write_commit_record(batch, index, current_rev);
+}
+
+/// Writes raft's metadata of a restored snapshot into `batch`.
+pub fn write_snapshot_meta(batch: &mut StateBatch, meta: &[u8]) {
+    batch.put(SNAPSHOT_META, meta);
+}
+
+/// The applied index stored with the state (consistent with it while the MVCC lock is held).
+///
+/// # Errors
+/// Storage failure.
+pub fn read_applied_index(engine: &Engine) -> Result<u64, StorageError> {
+    let commit = mvcc::stored_commit(engine).map_err(|e| match e {
+        MvccError::Storage(s) => s,
+        other => StorageError::Corrupt {
+            what: "commit record".into(),
+            detail: other.to_string(),
+        },
+    })?;
+    if let Some((applied, _)) = commit {
+        return Ok(applied);
+    }
+    // A data dir of an older kvd, before the commit record.
+    Ok(engine
+        .state_get(APPLIED_INDEX)?
+        .and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes))
+        .unwrap_or(0))
+}
