@@ -6,7 +6,7 @@
 use thiserror::Error;
 use tonic::{Code, Status};
 
-use crate::apply::{ApplyError, MvccKind};
+use crate::apply::ApplyError;
 use crate::lease::LeaseError;
 use crate::raft::ProposeError;
 
@@ -296,10 +296,10 @@ impl From<LeaseError> for ApiError {
 impl From<ApplyError> for ApiError {
     fn from(e: ApplyError) -> Self {
         match e {
-            ApplyError::Mvcc(MvccKind::Compacted) => ApiError::Compacted,
-            ApplyError::Mvcc(MvccKind::FutureRev) => ApiError::FutureRev,
-            ApplyError::Mvcc(MvccKind::KeyNotFound) => ApiError::KeyNotFound,
-            ApplyError::Mvcc(MvccKind::LeaseNotFound) => ApiError::LeaseNotFound,
+            ApplyError::Compacted => ApiError::Compacted,
+            ApplyError::FutureRev => ApiError::FutureRev,
+            ApplyError::KeyNotFound => ApiError::KeyNotFound,
+            ApplyError::LeaseNotFound => ApiError::LeaseNotFound,
             ApplyError::Lease(l) => l.into(),
             ApplyError::Malformed => ApiError::Corrupt,
             ApplyError::MemberNotFound => ApiError::MemberNotFound,

@@ -45,9 +45,18 @@ const LEASE_PREFIX: &[u8] = b"l/";
 /// Why a command was refused when applied (deterministic: every member refuses it alike).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum ApplyError {
-    /// An MVCC refusal (compacted, future revision, missing key or lease).
-    #[error("{0:?}")]
-    Mvcc(MvccKind),
+    /// The revision asked for was compacted.
+    #[error("mvcc: required revision has been compacted")]
+    Compacted,
+    /// The revision asked for is past the current one.
+    #[error("mvcc: required revision is a future revision")]
+    FutureRev,
+    /// The key does not exist.
+    #[error("mvcc: key not found")]
+    KeyNotFound,
+    /// The lease does not exist.
+    #[error("lease not found")]
+    LeaseNotFound,
     /// A lease refusal.
     #[error(transparent)]
     Lease(#[from] LeaseError),
@@ -66,28 +75,14 @@ pub enum ApplyError {
     Fenced,
 }
 
-/// The kind of an MVCC refusal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MvccKind {
-    /// Compacted revision.
-    Compacted,
-    /// Future revision.
-    FutureRev,
-    /// Key not found.
-    KeyNotFound,
-    /// Lease not found.
-    LeaseNotFound,
-}
-
 fn refuse(e: MvccError) -> Result<ApplyError, StorageError> {
-    let kind = match e {
-        MvccError::Compacted => MvccKind::Compacted,
-        MvccError::FutureRev => MvccKind::FutureRev,
-        MvccError::KeyNotFound => MvccKind::KeyNotFound,
-        MvccError::LeaseNotFound => MvccKind::LeaseNotFound,
+    Ok(match e {
+        MvccError::Compacted => ApplyError::Compacted,
+        MvccError::FutureRev => ApplyError::FutureRev,
+        MvccError::KeyNotFound => ApplyError::KeyNotFound,
+        MvccError::LeaseNotFound => ApplyError::LeaseNotFound,
         MvccError::Storage(s) => return Err(s),
-    };
-    Ok(ApplyError::Mvcc(kind))
+    })
 }
 
 /// Applies committed entries; implements raft's [`StateMachine`].
@@ -220,7 +215,7 @@ impl Applier {
             op if auth::is_auth_command(&op) => auth::apply(&self.state, op, index, batch),
             Op::Put(p) => {
                 if p.lease != 0 && !p.ignore_lease && !self.state.lessor.lock().exists(p.lease) {
-                    return Ok(Err(ApplyError::Mvcc(MvccKind::LeaseNotFound)));
+                    return Ok(Err(ApplyError::LeaseNotFound));
                 }
                 self.write(mvcc, batch, events, |txn| {
                     mvcc::put(txn, &p).map(ApplyResponse::Put)
