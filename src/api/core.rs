@@ -301,19 +301,22 @@ impl Core {
         }
     }
 
+    /// Whether this member is a learner in the member list it has applied.
+    pub fn is_learner(&self) -> bool {
+        self.state
+            .membership
+            .read()
+            .members
+            .get(&self.member_id)
+            .is_some_and(|m| m.is_learner)
+    }
+
     /// A learner serves only serializable reads and status, as in etcd.
     ///
     /// # Errors
     /// [`ApiError::NotSupportedForLearner`] on a learner.
     pub fn reject_learner(&self) -> Result<(), ApiError> {
-        let learner = self
-            .state
-            .membership
-            .read()
-            .members
-            .get(&self.member_id)
-            .is_some_and(|m| m.is_learner);
-        if learner {
+        if self.is_learner() {
             return Err(ApiError::NotSupportedForLearner);
         }
         Ok(())

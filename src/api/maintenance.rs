@@ -39,13 +39,7 @@ impl MaintenanceService {
 pub fn status(core: &Core) -> StatusResponse {
     let raft = core.raft.status();
     let size = i64::try_from(core.state.mvcc.read().size_bytes()).unwrap_or(i64::MAX);
-    let is_learner = core
-        .state
-        .membership
-        .read()
-        .members
-        .get(&core.member_id)
-        .is_some_and(|m| m.is_learner);
+    let is_learner = core.is_learner();
     StatusResponse {
         header: core.header(0),
         version: ETCD_VERSION.to_string(),

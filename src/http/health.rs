@@ -195,14 +195,7 @@ async fn run_check(core: &Core, name: &str) -> Result<(), String> {
         "serializable_read" => read(core, true).await,
         "linearizable_read" => read(core, false).await,
         "non_learner" => {
-            let learner = core
-                .state
-                .membership
-                .read()
-                .members
-                .get(&core.member_id)
-                .is_some_and(|m| m.is_learner);
-            if learner {
+            if core.is_learner() {
                 return Err("not supported for learner".to_string());
             }
             Ok(())

@@ -40,13 +40,7 @@ pub fn sample(core: &Core) -> metrics::server::Sample {
     metrics::server::Sample {
         member_id: core.member_id,
         leader: raft.leader,
-        is_learner: core
-            .state
-            .membership
-            .read()
-            .members
-            .get(&core.member_id)
-            .is_some_and(|m| m.is_learner),
+        is_learner: core.is_learner(),
         commit_index: raft.commit,
         applied_index: raft.applied,
         proposals_pending: core.state.waiters.pending(),
