@@ -7,11 +7,11 @@
 
 use std::sync::Arc;
 
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use super::core::Core;
-use super::status::ApiError;
+use super::status::{self, auth_service_refusal, ApiError};
 use crate::apply::ApplyResponse;
 use crate::auth::check::{check, lessor_keys, Need};
 use crate::auth::token::simple_token_index;
@@ -35,46 +35,6 @@ use crate::proto::kvdpb::{command::Op, AuthHeader, AuthenticateCommand};
 /// How often Authenticate checks the password again when users change meanwhile.
 const AUTHENTICATE_ATTEMPTS: usize = 5;
 
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        use AuthError as A;
-        match e {
-            A::RootUserNotExist => ApiError::RootUserNotExist,
-            A::RootRoleNotExist => ApiError::RootRoleNotExist,
-            A::UserAlreadyExist => ApiError::UserAlreadyExist,
-            A::UserEmpty => ApiError::UserEmpty,
-            A::UserNotFound => ApiError::UserNotFound,
-            A::RoleAlreadyExist => ApiError::RoleAlreadyExist,
-            A::RoleNotFound => ApiError::RoleNotFound,
-            A::RoleEmpty => ApiError::RoleEmpty,
-            // Only Authenticate sees NoPasswordUser, and answers it itself (see `auth_status`).
-            A::AuthFailed | A::NoPasswordUser => ApiError::AuthFailed,
-            A::PermissionDenied => ApiError::PermissionDenied,
-            A::RoleNotGranted => ApiError::RoleNotGranted,
-            A::PermissionNotGranted => ApiError::PermissionNotGranted,
-            A::AuthNotEnabled => ApiError::AuthNotEnabled,
-            A::OldRevision => ApiError::AuthOldRevision,
-            A::InvalidToken => ApiError::InvalidAuthToken,
-            A::InvalidAuthMgmt => ApiError::InvalidAuthMgmt,
-        }
-    }
-}
-
-/// How etcd's Maintenance service answers an auth refusal: the auth store's own text
-/// (`auth: permission denied`) with code Unknown, untranslated.
-pub fn raw_status(e: AuthError) -> Status {
-    Status::new(Code::Unknown, e.to_string())
-}
-
-/// The Auth service's answer to an auth refusal: etcd's translated error, except the ones etcd
-/// leaves untranslated.
-fn auth_status(e: AuthError) -> Status {
-    match e {
-        AuthError::NoPasswordUser => raw_status(e),
-        other => ApiError::from(other).into(),
-    }
-}
-
 /// Hashes `password` with bcrypt at `cost` (off the async runtime), in the `$2a$` form etcd
 /// writes.
 ///
@@ -86,8 +46,8 @@ pub async fn hash_password(password: String, cost: u32) -> Result<String, Status
             .map(|h| h.format_for_version(bcrypt::Version::TwoA))
     })
     .await
-    .map_err(|e| Status::internal(format!("kvd: password hashing task failed: {e}")))?;
-    hashed.map_err(|e| Status::unknown(e.to_string()))
+    .map_err(|e| status::internal(format!("kvd: password hashing task failed: {e}")))?;
+    hashed.map_err(status::plain_failure)
 }
 
 /// True when `password` matches the bcrypt `hash` (checked off the async runtime).
@@ -318,7 +278,7 @@ impl Auth for AuthService {
         self.core.read_barrier().await?;
         for _ in 0..AUTHENTICATE_ATTEMPTS {
             let found = self.core.state.auth.read().password_hash(&name);
-            let (hash, checked_revision) = found.map_err(auth_status)?;
+            let (hash, checked_revision) = found.map_err(auth_service_refusal)?;
             if !password_matches(password.clone(), hash).await {
                 tracing::info!(user = %name, "authentication failed: invalid password");
                 return Err(ApiError::AuthFailed.into());
@@ -326,7 +286,7 @@ impl Auth for AuthService {
             let token = match self.core.state.tokens.options().token {
                 TokenKind::Jwt(keys) => keys.sign(&name, checked_revision).map_err(|e| {
                     tracing::warn!(user = %name, error = %e, "cannot issue a token");
-                    Status::unknown(e.to_string())
+                    status::plain_failure(e)
                 })?,
                 TokenKind::Simple => {
                     let cmd = AuthenticateCommand {
@@ -387,14 +347,14 @@ impl Auth for AuthService {
     ) -> Result<Response<AuthUserGetResponse>, Status> {
         let r = request.into_inner();
         self.core.read_barrier().await?;
-        let who = self.core.caller().await.map_err(auth_status)?;
+        let who = self.core.caller().await.map_err(auth_service_refusal)?;
         let roles = {
             let store = self.core.state.auth.read();
             if let Some(who) = &who {
                 // A user may read itself; other users need the root role.
                 if let Err(e) = store.check_admin(who) {
                     if r.name != who.user {
-                        return Err(auth_status(e));
+                        return Err(auth_service_refusal(e));
                     }
                 }
             }
@@ -493,14 +453,14 @@ impl Auth for AuthService {
     ) -> Result<Response<AuthRoleGetResponse>, Status> {
         let r = request.into_inner();
         self.core.read_barrier().await?;
-        let who = self.core.caller().await.map_err(auth_status)?;
+        let who = self.core.caller().await.map_err(auth_service_refusal)?;
         let perm = {
             let store = self.core.state.auth.read();
             if let Some(who) = &who {
                 // A user may read its own roles; other roles need the root role.
                 if let Err(e) = store.check_admin(who) {
                     if !store.has_role(&who.user, &r.role) {
-                        return Err(auth_status(e));
+                        return Err(auth_service_refusal(e));
                     }
                 }
             }
@@ -569,107 +529,6 @@ impl Auth for AuthService {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// etcd 3.4's texts for the auth errors, as test data: (error, code, message).
-    #[test]
-    fn auth_errors_map_to_etcds_code_and_message() {
-        let table = [
-            (
-                AuthError::RootUserNotExist,
-                Code::FailedPrecondition,
-                "etcdserver: root user does not exist",
-            ),
-            (
-                AuthError::RootRoleNotExist,
-                Code::FailedPrecondition,
-                "etcdserver: root user does not have root role",
-            ),
-            (
-                AuthError::UserAlreadyExist,
-                Code::FailedPrecondition,
-                "etcdserver: user name already exists",
-            ),
-            (
-                AuthError::UserEmpty,
-                Code::InvalidArgument,
-                "etcdserver: user name is empty",
-            ),
-            (
-                AuthError::UserNotFound,
-                Code::FailedPrecondition,
-                "etcdserver: user name not found",
-            ),
-            (
-                AuthError::RoleAlreadyExist,
-                Code::FailedPrecondition,
-                "etcdserver: role name already exists",
-            ),
-            (
-                AuthError::RoleNotFound,
-                Code::FailedPrecondition,
-                "etcdserver: role name not found",
-            ),
-            (
-                AuthError::RoleEmpty,
-                Code::InvalidArgument,
-                "etcdserver: role name is empty",
-            ),
-            (
-                AuthError::AuthFailed,
-                Code::InvalidArgument,
-                "etcdserver: authentication failed, invalid user ID or password",
-            ),
-            (
-                AuthError::PermissionDenied,
-                Code::PermissionDenied,
-                "etcdserver: permission denied",
-            ),
-            (
-                AuthError::RoleNotGranted,
-                Code::FailedPrecondition,
-                "etcdserver: role is not granted to the user",
-            ),
-            (
-                AuthError::PermissionNotGranted,
-                Code::FailedPrecondition,
-                "etcdserver: permission is not granted to the role",
-            ),
-            (
-                AuthError::AuthNotEnabled,
-                Code::FailedPrecondition,
-                "etcdserver: authentication is not enabled",
-            ),
-            (
-                AuthError::OldRevision,
-                Code::InvalidArgument,
-                "etcdserver: revision of auth store is old",
-            ),
-            (
-                AuthError::InvalidToken,
-                Code::Unauthenticated,
-                "etcdserver: invalid auth token",
-            ),
-            (
-                AuthError::InvalidAuthMgmt,
-                Code::InvalidArgument,
-                "etcdserver: invalid auth management",
-            ),
-            (
-                AuthError::NoPasswordUser,
-                Code::Unknown,
-                "auth: authentication failed, password was given for no password user",
-            ),
-        ];
-        for (err, code, msg) in table {
-            let status = auth_status(err);
-            assert_eq!((status.code(), status.message()), (code, msg), "{err:?}");
-        }
-        let raw = raw_status(AuthError::PermissionDenied);
-        assert_eq!(
-            (raw.code(), raw.message()),
-            (Code::Unknown, "auth: permission denied")
-        );
-    }
 
     #[tokio::test]
     async fn hashes_verify_and_use_etcds_prefix() {

@@ -32,7 +32,7 @@ impl KvService {
 
 fn unexpected(r: ApplyResponse) -> Status {
     tracing::error!(response = ?r, "apply returned a response of the wrong kind");
-    Status::internal("unexpected apply response")
+    super::status::internal("unexpected apply response")
 }
 
 /// Serves a range (after the read barrier unless serializable).

@@ -7,8 +7,8 @@ use futures::Stream;
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
-use super::auth::raw_status;
 use super::core::{Core, ETCD_VERSION};
+use super::status::auth_store_refusal;
 use super::status::ApiError;
 use crate::apply::ApplyResponse;
 use crate::auth::check::Need;
@@ -107,7 +107,7 @@ impl Maintenance for MaintenanceService {
         self.core
             .check_auth(Need::Admin)
             .await
-            .map_err(raw_status)?;
+            .map_err(auth_store_refusal)?;
         // sled reclaims space itself; defragment makes everything durable and answers as etcd.
         let _defrag = crate::metrics::disk::defrag();
         crate::kvd_crash_point!("defrag::before");
@@ -124,7 +124,7 @@ impl Maintenance for MaintenanceService {
         self.core
             .check_auth(Need::Admin)
             .await
-            .map_err(raw_status)?;
+            .map_err(auth_store_refusal)?;
         let hash_timer = crate::metrics::mvcc::hash_timer(false);
         let hash = self.core.persisted.checksum().map_err(|e| {
             tracing::error!(error = %e, "hash: storage failure");
@@ -144,7 +144,7 @@ impl Maintenance for MaintenanceService {
         self.core
             .check_auth(Need::Admin)
             .await
-            .map_err(raw_status)?;
+            .map_err(auth_store_refusal)?;
         let (hash, compact_revision) = {
             let _timer = crate::metrics::mvcc::hash_timer(true);
             let store = self.core.state.mvcc.read();
@@ -173,7 +173,7 @@ impl Maintenance for MaintenanceService {
         self.core
             .check_auth(Need::Admin)
             .await
-            .map_err(raw_status)?;
+            .map_err(auth_store_refusal)?;
         // Measured until the stream is done with (sent, or dropped by the client).
         let timer = crate::metrics::disk::snapshot_timer();
         let term = self.core.raft.status().term;
@@ -216,7 +216,7 @@ impl Maintenance for MaintenanceService {
         self.core
             .check_auth(Need::Admin)
             .await
-            .map_err(raw_status)?;
+            .map_err(auth_store_refusal)?;
         let target = request.get_ref().target_id;
         let raft = self.core.raft.status();
         if raft.leader != self.core.member_id {

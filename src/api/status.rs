@@ -7,6 +7,7 @@ use thiserror::Error;
 use tonic::{Code, Status};
 
 use crate::apply::ApplyError;
+use crate::auth::AuthError;
 use crate::lease::LeaseError;
 use crate::raft::ProposeError;
 
@@ -270,6 +271,96 @@ pub fn relayed(e: ApiError) -> Status {
     Status::new(Code::Unknown, e.code_and_message().1)
 }
 
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        use AuthError as A;
+        match e {
+            A::RootUserNotExist => ApiError::RootUserNotExist,
+            A::RootRoleNotExist => ApiError::RootRoleNotExist,
+            A::UserAlreadyExist => ApiError::UserAlreadyExist,
+            A::UserEmpty => ApiError::UserEmpty,
+            A::UserNotFound => ApiError::UserNotFound,
+            A::RoleAlreadyExist => ApiError::RoleAlreadyExist,
+            A::RoleNotFound => ApiError::RoleNotFound,
+            A::RoleEmpty => ApiError::RoleEmpty,
+            // Only Authenticate sees NoPasswordUser, and answers it untranslated (see
+            // `auth_service_refusal`).
+            A::AuthFailed | A::NoPasswordUser => ApiError::AuthFailed,
+            A::PermissionDenied => ApiError::PermissionDenied,
+            A::RoleNotGranted => ApiError::RoleNotGranted,
+            A::PermissionNotGranted => ApiError::PermissionNotGranted,
+            A::AuthNotEnabled => ApiError::AuthNotEnabled,
+            A::OldRevision => ApiError::AuthOldRevision,
+            A::InvalidToken => ApiError::InvalidAuthToken,
+            A::InvalidAuthMgmt => ApiError::InvalidAuthMgmt,
+        }
+    }
+}
+
+/// How etcd's Maintenance service answers an auth refusal: the auth store's own text
+/// (`auth: permission denied`) with code Unknown, untranslated.
+pub fn auth_store_refusal(e: AuthError) -> Status {
+    Status::new(Code::Unknown, e.to_string())
+}
+
+/// How the Auth service answers an auth refusal: etcd's translated error, except the one etcd
+/// leaves untranslated (a password given for a user without one).
+pub fn auth_service_refusal(e: AuthError) -> Status {
+    match e {
+        AuthError::NoPasswordUser => auth_store_refusal(e),
+        other => ApiError::from(other).into(),
+    }
+}
+
+/// A failure etcd has no text for (a task that died, a token that could not be signed): code
+/// Unknown with the failure's own text, as etcd passes a plain Go error on.
+pub fn plain_failure(e: impl std::fmt::Display) -> Status {
+    Status::new(Code::Unknown, e.to_string())
+}
+
+/// A failure inside kvd itself (the applier answered with the wrong kind of response, a worker
+/// task died): code Internal.
+pub fn internal(what: impl std::fmt::Display) -> Status {
+    Status::new(Code::Internal, what.to_string())
+}
+
+/// What a gRPC call to a service or method nothing serves gets (grpc-go's answer).
+pub fn unknown_method() -> Status {
+    Status::new(Code::Unimplemented, "unknown service or method")
+}
+
+/// grpc-go's answer (and so etcd's) to a request message over the size limit: code
+/// ResourceExhausted, "grpc: received message larger than max (N vs. M)".
+pub fn message_too_large(found: usize, limit: usize) -> Status {
+    Status::new(
+        Code::ResourceExhausted,
+        message_too_large_text(found, limit),
+    )
+}
+
+fn message_too_large_text(found: impl std::fmt::Display, limit: impl std::fmt::Display) -> String {
+    format!("grpc: received message larger than max ({found} vs. {limit})")
+}
+
+/// tonic's answer to a request message over the size limit, rewritten as grpc-go's, which etcd
+/// clients show verbatim: tonic answers OutOfRange "Error, decoded message length too large:
+/// found N bytes, the limit is: M bytes", grpc-go (and so etcd) ResourceExhausted "grpc:
+/// received message larger than max (N vs. M)". `None` for any other message.
+pub fn grpc_go_size_status(tonic_message: &str) -> Option<Status> {
+    let rest = tonic_message.strip_prefix("Error, decoded message length too large: found ")?;
+    let mut numbers = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
+    let (found, limit) = (numbers.next()?, numbers.next()?);
+    Some(Status::new(
+        Code::ResourceExhausted,
+        message_too_large_text(found, limit),
+    ))
+}
+
+/// The cancel reason of a watch created with an ID already in use on its stream (etcd's text).
+pub const DUPLICATE_WATCH_ID: &str = "mvcc: duplicate watch ID provided on the WatchStream";
+
 impl From<ProposeError> for ApiError {
     fn from(e: ProposeError) -> Self {
         match e {
@@ -329,6 +420,107 @@ impl From<crate::mvcc::MvccError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// etcd 3.4's texts for the auth errors, as test data: (error, code, message).
+    #[test]
+    fn auth_errors_map_to_etcds_code_and_message() {
+        let table = [
+            (
+                AuthError::RootUserNotExist,
+                Code::FailedPrecondition,
+                "etcdserver: root user does not exist",
+            ),
+            (
+                AuthError::RootRoleNotExist,
+                Code::FailedPrecondition,
+                "etcdserver: root user does not have root role",
+            ),
+            (
+                AuthError::UserAlreadyExist,
+                Code::FailedPrecondition,
+                "etcdserver: user name already exists",
+            ),
+            (
+                AuthError::UserEmpty,
+                Code::InvalidArgument,
+                "etcdserver: user name is empty",
+            ),
+            (
+                AuthError::UserNotFound,
+                Code::FailedPrecondition,
+                "etcdserver: user name not found",
+            ),
+            (
+                AuthError::RoleAlreadyExist,
+                Code::FailedPrecondition,
+                "etcdserver: role name already exists",
+            ),
+            (
+                AuthError::RoleNotFound,
+                Code::FailedPrecondition,
+                "etcdserver: role name not found",
+            ),
+            (
+                AuthError::RoleEmpty,
+                Code::InvalidArgument,
+                "etcdserver: role name is empty",
+            ),
+            (
+                AuthError::AuthFailed,
+                Code::InvalidArgument,
+                "etcdserver: authentication failed, invalid user ID or password",
+            ),
+            (
+                AuthError::PermissionDenied,
+                Code::PermissionDenied,
+                "etcdserver: permission denied",
+            ),
+            (
+                AuthError::RoleNotGranted,
+                Code::FailedPrecondition,
+                "etcdserver: role is not granted to the user",
+            ),
+            (
+                AuthError::PermissionNotGranted,
+                Code::FailedPrecondition,
+                "etcdserver: permission is not granted to the role",
+            ),
+            (
+                AuthError::AuthNotEnabled,
+                Code::FailedPrecondition,
+                "etcdserver: authentication is not enabled",
+            ),
+            (
+                AuthError::OldRevision,
+                Code::InvalidArgument,
+                "etcdserver: revision of auth store is old",
+            ),
+            (
+                AuthError::InvalidToken,
+                Code::Unauthenticated,
+                "etcdserver: invalid auth token",
+            ),
+            (
+                AuthError::InvalidAuthMgmt,
+                Code::InvalidArgument,
+                "etcdserver: invalid auth management",
+            ),
+            (
+                AuthError::NoPasswordUser,
+                Code::Unknown,
+                "auth: authentication failed, password was given for no password user",
+            ),
+        ];
+        for (err, code, msg) in table {
+            let status = auth_service_refusal(err);
+            assert_eq!((status.code(), status.message()), (code, msg), "{err:?}");
+        }
+        let raw = auth_store_refusal(AuthError::PermissionDenied);
+        assert_eq!(
+            (raw.code(), raw.message()),
+            (Code::Unknown, "auth: permission denied")
+        );
+    }
 
     /// etcd 3.4's rpctypes, as test data: (error, code, message).
     #[test]
@@ -470,5 +662,24 @@ mod tests {
                 "{err:?}"
             );
         }
+    }
+
+    #[test]
+    fn tonics_size_refusal_is_rewritten_in_grpc_gos_words() {
+        let status = grpc_go_size_status(
+            "Error, decoded message length too large: found 2097162 bytes, the limit is: 1572864 bytes",
+        )
+        .expect("a size refusal");
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(
+            status.message(),
+            "grpc: received message larger than max (2097162 vs. 1572864)"
+        );
+        assert_eq!(
+            message_too_large(2097162, 1572864).message(),
+            status.message()
+        );
+        assert!(grpc_go_size_status("some other error").is_none());
+        assert!(grpc_go_size_status("Error, decoded message length too large: found x").is_none());
     }
 }

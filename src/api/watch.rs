@@ -88,8 +88,7 @@ impl StreamTask {
                             watch_id: id,
                             created: true,
                             canceled: true,
-                            cancel_reason: "mvcc: duplicate watch ID provided on the WatchStream"
-                                .into(),
+                            cancel_reason: super::status::DUPLICATE_WATCH_ID.into(),
                             ..Default::default()
                         })
                         .await;

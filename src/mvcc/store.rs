@@ -108,6 +108,27 @@ fn index_push(index: &mut BTreeMap<Box<[u8]>, KeyIndex>, key: &[u8], rev: Revisi
     }
 }
 
+/// A range reading at least this many values considers one ordered scan of their revision span
+/// instead of a lookup each.
+const SCAN_MIN_VALUES: usize = 256;
+
+/// The scan is chosen while the span holds at most this many revisions per value wanted (older
+/// versions and other keys in between are read and skipped).
+const SCAN_MAX_SPREAD: i64 = 4;
+
+/// Whether the values at `revs` are many and dense enough in revision order to read with one
+/// scan.
+fn worth_scanning(revs: &[Revision]) -> bool {
+    if revs.len() < SCAN_MIN_VALUES {
+        return false;
+    }
+    let (lo, hi) = revs.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
+        (lo.min(r.main), hi.max(r.main))
+    });
+    let span = hi.saturating_sub(lo).saturating_add(1);
+    span <= (revs.len() as i64).saturating_mul(SCAN_MAX_SPREAD)
+}
+
 fn range_is_empty(key: &[u8], range_end: &[u8]) -> bool {
     !range_end.is_empty() && range_end != [0] && range_end <= key
 }
@@ -250,20 +271,82 @@ impl MvccStore {
         overlay: &HashMap<Revision, KeyValue>,
     ) -> Result<(Vec<KeyValue>, usize)> {
         let at = if at <= 0 { self.current_rev } else { at };
-        let mut kvs = Vec::new();
+        let mut revs = Vec::new();
         let mut count = 0;
         if range_is_empty(key, range_end) {
-            return Ok((kvs, 0));
+            return Ok((Vec::new(), 0));
         }
         for (_, ki) in self.index.range::<[u8], _>(key_bounds(key, range_end)) {
             let Some(rev) = ki.live_at(at) else { continue };
             count += 1;
-            if count_only || (limit > 0 && kvs.len() >= limit) {
+            if count_only || (limit > 0 && revs.len() >= limit) {
                 continue;
             }
-            kvs.push(self.value_at(rev, overlay)?);
+            revs.push(rev);
         }
-        Ok((kvs, count))
+        Ok((self.values_at(&revs, overlay)?, count))
+    }
+
+    /// The key-values stored at `revs`, in the order given.
+    ///
+    /// Many values close together in revision order (a large range, such as every key) are read
+    /// with one ordered scan of their revision span: the backend then decodes each of its pages
+    /// once, where a lookup per value decodes a page per value.
+    fn values_at(
+        &self,
+        revs: &[Revision],
+        overlay: &HashMap<Revision, KeyValue>,
+    ) -> Result<Vec<KeyValue>> {
+        if !worth_scanning(revs) {
+            return revs.iter().map(|&r| self.value_at(r, overlay)).collect();
+        }
+        let mut out: Vec<Option<KeyValue>> = revs
+            .iter()
+            .map(|r| overlay.get(r).or_else(|| self.pending.get(r)).cloned())
+            .collect();
+        // Positions still to read, in revision order.
+        let mut wanted: Vec<usize> = (0..revs.len()).filter(|&i| out[i].is_none()).collect();
+        wanted.sort_unstable_by_key(|&i| revs[i]);
+        if let (Some(&first), Some(&last)) = (wanted.first(), wanted.last()) {
+            let start = kv_key(revs[first], false);
+            let end = kv_key(Revision::new(revs[last].main, revs[last].sub + 1), false);
+            let mut next = wanted.iter().copied().peekable();
+            let mut bad = None;
+            self.engine.state_for_each(&start, &end, |k, v| {
+                let Some((rev, _)) = Revision::decode(&k[1..]) else {
+                    bad = Some(corrupt("revision key", k));
+                    return false;
+                };
+                while let Some(&i) = next.peek() {
+                    if revs[i] > rev {
+                        break;
+                    }
+                    if revs[i] < rev {
+                        // Passed without being found: left for the lookup below to report.
+                        return false;
+                    }
+                    match KeyValue::decode(v) {
+                        Ok(kv) => out[i] = Some(kv),
+                        Err(e) => {
+                            bad = Some(corrupt("key-value", e));
+                            return false;
+                        }
+                    }
+                    next.next();
+                }
+                next.peek().is_some()
+            })?;
+            if let Some(e) = bad {
+                return Err(e);
+            }
+        }
+        out.into_iter()
+            .zip(revs)
+            .map(|(kv, &rev)| match kv {
+                Some(kv) => Ok(kv),
+                None => self.value_at(rev, overlay),
+            })
+            .collect()
     }
 
     fn value_at(&self, rev: Revision, overlay: &HashMap<Revision, KeyValue>) -> Result<KeyValue> {
@@ -744,6 +827,76 @@ mod tests {
         assert!(ev.iter().all(|e| e.kv.mod_revision == 2));
         let (kvs, _) = s.range_at(b"a", b"", 0, 0, false).expect("range");
         assert_eq!((kvs[0].version, kvs[0].value.as_slice()), (2, &b"2"[..]));
+    }
+
+    /// Each key's value read alone (one lookup), for comparing with a large range's.
+    fn one_by_one(s: &MvccStore, keys: &[KeyValue], at: i64) -> Vec<KeyValue> {
+        keys.iter()
+            .map(|kv| {
+                let (mut one, _) = s.range_at(&kv.key, b"", at, 0, false).expect("get");
+                one.remove(0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn large_ranges_read_by_scan_match_lookups() {
+        let mut s = store();
+        let key = |i: usize| format!("k{i:04}").into_bytes();
+        for i in 0..700 {
+            commit(&mut s, |t| {
+                t.put(&key(i), format!("v{i}").as_bytes(), 0).expect("put");
+            });
+        }
+        let before_updates = s.current_rev();
+        for i in (0..700).step_by(3) {
+            commit(&mut s, |t| {
+                t.put(&key(i), format!("w{i}").as_bytes(), 0).expect("put");
+            });
+        }
+        for i in (0..700).step_by(7) {
+            commit(&mut s, |t| {
+                t.delete_range(&key(i), b"").expect("delete");
+            });
+        }
+        s.clear_pending();
+        // Two writes left pending: the scan takes those from memory.
+        commit(&mut s, |t| {
+            t.put(&key(1), b"pending", 0).expect("put");
+            t.put(&key(2), b"pending", 0).expect("put");
+        });
+        let (now, count) = s.range_at(b"k", b"l", 0, 0, false).expect("range");
+        assert_eq!(count, 600, "700 keys less every 7th");
+        assert_eq!(now.len(), 600);
+        assert_eq!(now, one_by_one(&s, &now, 0));
+        assert_eq!(now[0].key, key(1));
+        assert_eq!(now[0].value, b"pending");
+        assert_eq!(now[2].value, b"w3", "k0003 was updated");
+        let (old, count) = s
+            .range_at(b"k", b"l", before_updates, 0, false)
+            .expect("range");
+        assert_eq!(count, 700);
+        assert_eq!(old, one_by_one(&s, &old, before_updates));
+        assert!(old.iter().all(|kv| kv.version == 1));
+        // Inside a write transaction the range sees the transaction's own writes.
+        commit(&mut s, |t| {
+            t.put(&key(5), b"own", 0).expect("put");
+            let (kvs, count, _) = t.range(b"k", b"l", 0, 0, false).expect("range");
+            assert_eq!((kvs.len(), count), (600, 600));
+            assert_eq!(kvs[4].key, key(5));
+            assert_eq!(kvs[4].value, b"own");
+        });
+    }
+
+    #[test]
+    fn only_many_values_dense_in_revision_order_are_scanned() {
+        let revs = |n: i64, step: i64| -> Vec<Revision> {
+            (0..n).map(|i| Revision::new(2 + i * step, 0)).collect()
+        };
+        assert!(!worth_scanning(&revs(10, 1)), "few values");
+        assert!(worth_scanning(&revs(1000, 1)));
+        assert!(worth_scanning(&revs(1000, 4)));
+        assert!(!worth_scanning(&revs(1000, 50)), "sparse in a long history");
     }
 
     #[test]

@@ -57,11 +57,7 @@ impl TxnGuard {
                 if len > self.max_message {
                     // What tonic would answer (and grpc-go's wording, as etcd's): refused
                     // before the message is read.
-                    let text = format!(
-                        "grpc: received message larger than max ({len} vs. {})",
-                        self.max_message
-                    );
-                    return tonic::Status::resource_exhausted(text)
+                    return crate::api::status::message_too_large(len, self.max_message)
                         .into_http::<Body>()
                         .into_response();
                 }

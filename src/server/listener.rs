@@ -146,7 +146,7 @@ pub async fn not_found(request: axum::extract::Request) -> axum::response::Respo
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/grpc"));
     if grpc {
-        return tonic::Status::new(tonic::Code::Unimplemented, "unknown service or method")
+        return crate::api::status::unknown_method()
             .into_http::<axum::body::Body>()
             .into_response();
     }
@@ -287,20 +287,12 @@ async fn grpc_go_messages(mut response: axum::response::Response) -> axum::respo
     let Some(message) = headers.get("grpc-message").and_then(|v| v.to_str().ok()) else {
         return response;
     };
-    let decoded = percent_decode(message);
-    let Some(rest) = decoded.strip_prefix("Error, decoded message length too large: found ") else {
+    let Some(status) = crate::api::status::grpc_go_size_status(&percent_decode(message)) else {
         return response;
     };
-    let mut numbers = rest
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty());
-    let (Some(found), Some(limit)) = (numbers.next(), numbers.next()) else {
-        return response;
-    };
-    let text = format!("grpc: received message larger than max ({found} vs. {limit})");
-    if let Ok(v) = http::HeaderValue::from_str(&percent_encode(&text)) {
+    if let Ok(v) = http::HeaderValue::from_str(&percent_encode(status.message())) {
         headers.insert("grpc-message", v);
-        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+        headers.insert("grpc-status", http::HeaderValue::from(status.code() as i32));
     }
     response
 }
