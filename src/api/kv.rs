@@ -53,13 +53,41 @@ pub async fn range(core: &Core, r: &RangeRequest) -> Result<RangeResponse, ApiEr
             range_end: &r.range_end,
         })
         .await?;
-    let mut resp = {
+    let mut resp = if reads_many_values(core, r) {
+        let store = core.state.mvcc.clone();
+        let request = r.clone();
+        match tokio::task::spawn_blocking(move || mvcc::range(&*store.read(), &request)).await {
+            Ok(resp) => resp?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => return Err(ApiError::Stopped),
+        }
+    } else {
         let store = core.state.mvcc.read();
         mvcc::range(&*store, r)?
     };
     core.auth_unchanged(&who)?;
     core.fill(&mut resp.header);
     Ok(resp)
+}
+
+/// A range that may read more values than this is served on a blocking thread.
+///
+/// Reading every key of a million takes seconds, which would hold a runtime worker (and the
+/// requests queued on it) that long. Its hundreds of MiB of small allocations are then made by
+/// a thread of the blocking pool, whose allocator pages are handed back when the thread retires
+/// after a short idle time, instead of staying with a worker that may idle for hours.
+const BLOCKING_RANGE_VALUES: usize = 10_000;
+
+/// Whether `r` may read more than [`BLOCKING_RANGE_VALUES`] values.
+fn reads_many_values(core: &Core, r: &RangeRequest) -> bool {
+    let limit = usize::try_from(r.limit).unwrap_or(0);
+    if r.count_only || (limit > 0 && limit <= BLOCKING_RANGE_VALUES) {
+        return false;
+    }
+    core.state
+        .mvcc
+        .read()
+        .has_keys_in_range(&r.key, &r.range_end, BLOCKING_RANGE_VALUES + 1)
 }
 
 /// Serves a put.

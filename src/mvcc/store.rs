@@ -245,6 +245,19 @@ impl MvccStore {
         Ok(rev)
     }
 
+    /// Whether the key index holds at least `n` keys in the range (live or not): a cheap bound on
+    /// how much a range over it may read.
+    pub fn has_keys_in_range(&self, key: &[u8], range_end: &[u8], n: usize) -> bool {
+        if range_is_empty(key, range_end) {
+            return n == 0;
+        }
+        self.index
+            .range::<[u8], _>(key_bounds(key, range_end))
+            .nth(n.saturating_sub(1))
+            .is_some()
+            || n == 0
+    }
+
     /// The key-values live at revision `at` (0 = current) in the range, in key order, at most `limit` of them
     /// (0 = all), plus the total count.
     ///
