@@ -25,12 +25,12 @@ use tracing::{error, info, warn};
 use crate::api::core::CoreSettings;
 use crate::api::{self, ApiError, Core};
 use crate::apply::{Applier, SharedState};
-use crate::cluster::{cluster_id, member_id, Identity, Member};
-use crate::config::{ClusterState, Config};
+use crate::cluster::bootstrap::{establish_identity, BootstrapError, Established};
+use crate::config::Config;
 use crate::proto::kvdpb::{command::Op, MemberAttributes};
 use crate::raft::transport::{AddressBook, DialConfig, PeerDialer, PeerTransport};
 use crate::raft::{LogStore, NodeError, RaftConfig, RaftNode, SnapshotSource};
-use crate::storage::{Engine, StateBatch, StorageError};
+use crate::storage::{Engine, StorageError};
 use crate::tls::ServerTls;
 
 pub use resources::ResourceError;
@@ -63,12 +63,6 @@ pub enum StartError {
         /// The reason.
         reason: std::io::Error,
     },
-    /// This member is not in the initial cluster.
-    #[error("member {name} has no peer URL in --initial-cluster")]
-    NotInCluster {
-        /// The member name.
-        name: String,
-    },
     /// raft refused to start.
     #[error("raft: {0}")]
     Raft(String),
@@ -83,9 +77,9 @@ pub enum StartError {
     /// TLS is asked for but not configured.
     #[error("{0}")]
     Tls(String),
-    /// Joining an existing cluster failed.
-    #[error("cannot join the existing cluster: {0}")]
-    Join(String),
+    /// This member's identity could not be established (bootstrap, import, join).
+    #[error(transparent)]
+    Bootstrap(#[from] BootstrapError),
     /// The configuration cannot be acted on (listen URLs, TLS files, auth settings).
     #[error(transparent)]
     Resources(#[from] ResourceError),
@@ -225,247 +219,11 @@ impl ServerHandle {
     }
 }
 
-fn group_initial_cluster(cfg: &Config) -> Vec<(String, Vec<String>)> {
-    let mut by_name: Vec<(String, Vec<String>)> = Vec::new();
-    for (name, url) in &cfg.initial_cluster {
-        match by_name.iter_mut().find(|(n, _)| n == name) {
-            Some((_, urls)) => urls.push(url.clone()),
-            None => by_name.push((name.clone(), vec![url.clone()])),
-        }
-    }
-    by_name
-}
-
+/// A storage failure in the data dir.
 fn storage_error(cfg: &Config) -> impl Fn(StorageError) -> StartError + '_ {
     move |source| StartError::DataDir {
         path: cfg.data_dir.clone(),
         reason: source,
-    }
-}
-
-/// The members `--initial-cluster` describes, with etcd's IDs derived from their peer URLs
-/// and the token, and this member's identity among them.
-fn initial_members(cfg: &Config) -> Result<(Vec<Member>, Identity), StartError> {
-    let members: Vec<Member> = group_initial_cluster(cfg)
-        .into_iter()
-        .map(|(name, urls)| Member {
-            id: member_id(&urls, &cfg.initial_cluster_token),
-            name,
-            peer_urls: urls,
-            client_urls: Vec::new(),
-            is_learner: false,
-        })
-        .collect();
-    let me = members
-        .iter()
-        .find(|m| m.name == cfg.name)
-        .map(|m| m.id)
-        .ok_or_else(|| StartError::NotInCluster {
-            name: cfg.name.clone(),
-        })?;
-    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    let identity = Identity {
-        member_id: me,
-        cluster_id: cluster_id(&ids),
-    };
-    Ok((members, identity))
-}
-
-/// A new cluster: members from `--initial-cluster`, IDs derived from peer URLs and the token.
-fn bootstrap_new(
-    engine: &Engine,
-    state: &SharedState,
-    cfg: &Config,
-) -> Result<(Identity, Vec<u64>), StartError> {
-    let (members, identity) = initial_members(cfg)?;
-    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    let mut batch = StateBatch::default();
-    {
-        let mut membership = state.membership.write();
-        membership.set_cluster_id(identity.cluster_id, &mut batch);
-        for m in members {
-            membership.upsert(m, &mut batch);
-        }
-    }
-    crate::apply::write_applied_index(&mut batch, 1, 1);
-    engine.apply_state(batch).map_err(storage_error(cfg))?;
-    identity.save(engine).map_err(storage_error(cfg))?;
-    Ok((identity, ids))
-}
-
-/// A data dir made by etcd (for example by `etcdctl snapshot restore`): kvd takes its keys,
-/// leases, users and members from `member/snap/db` and starts the cluster they describe.
-fn import_etcd_data_dir(
-    engine: &Engine,
-    db: &std::path::Path,
-    cfg: &Config,
-) -> Result<(Identity, Vec<u64>), StartError> {
-    let invalid = |detail: String| StartError::DataDir {
-        path: cfg.data_dir.clone(),
-        reason: StorageError::Corrupt {
-            what: format!("etcd database {}", db.display()),
-            detail,
-        },
-    };
-    let bytes = std::fs::read(db).map_err(|e| invalid(e.to_string()))?;
-    let bolt = crate::bbolt::Db::read(&bytes).map_err(|e| invalid(e.to_string()))?;
-    let backend =
-        crate::etcd_snapshot::EtcdBackend::from_bolt(&bolt).map_err(|e| invalid(e.to_string()))?;
-    // etcd keeps a restored member's new membership in its WAL, not in the database: the
-    // members are the ones this member is started with, with etcd's IDs for them.
-    let (members, identity) = initial_members(cfg)?;
-    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    crate::snapshot::import(
-        engine,
-        &backend,
-        1,
-        identity.cluster_id,
-        crate::snapshot::MembershipSource::Fresh(members),
-        None,
-    )
-    .map_err(storage_error(cfg))?;
-    identity.save(engine).map_err(storage_error(cfg))?;
-    info!(
-        path = %db.display(),
-        revision = backend.revision(),
-        records = backend.kvs.len(),
-        "imported an etcd data dir"
-    );
-    Ok((identity, ids))
-}
-
-/// `--force-new-cluster` on a member with data: its log is rewritten so that it restarts as
-/// the only member of its cluster, with its keys, ID and cluster ID.
-fn force_one_member(
-    engine: &Engine,
-    store: &LogStore,
-    me: u64,
-    cfg: &Config,
-) -> Result<(), StartError> {
-    let applied = crate::apply::read_applied_index(engine).map_err(storage_error(cfg))?;
-    let forced = crate::raft::force_new_cluster(store, me, applied).map_err(storage_error(cfg))?;
-    if forced.removed.is_empty() && forced.discarded == 0 {
-        info!("--force-new-cluster: this member already is the only member; nothing to change");
-    } else {
-        let removed: Vec<String> = forced.removed.iter().map(|id| format!("{id:x}")).collect();
-        warn!(
-            removed = removed.join(","),
-            discarded_uncommitted_entries = forced.discarded,
-            commit_index = forced.commit,
-            "--force-new-cluster: starting as the only member of the cluster; the removed members must not be restarted with their old data (wipe them and add them again with `member add`)"
-        );
-    }
-    Ok(())
-}
-
-/// Joining an existing cluster: the member was added with `member add`; ask the other members
-/// who we are.
-async fn join_existing(
-    engine: &Engine,
-    state: &SharedState,
-    cfg: &Config,
-    peer_tls: Option<Arc<rustls::ClientConfig>>,
-) -> Result<Identity, StartError> {
-    let mine: Vec<String> = cfg.initial_advertise_peer_urls.clone();
-    let others: Vec<String> = cfg
-        .initial_cluster
-        .iter()
-        .filter(|(name, url)| *name != cfg.name && !mine.contains(url))
-        .map(|(_, url)| url.clone())
-        .collect();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let answer = loop {
-        if let Some(a) = crate::raft::transport::fetch_members(&others, peer_tls.clone()).await {
-            break a;
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err(StartError::Join(format!(
-                "no member of the existing cluster answered at {}",
-                others.join(",")
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let mut sorted_mine = mine.clone();
-    sorted_mine.sort();
-    let me = answer
-        .members
-        .iter()
-        .find(|m| {
-            let mut urls = m.peer_ur_ls.clone();
-            urls.sort();
-            urls == sorted_mine
-        })
-        .map(|m| m.id)
-        .ok_or_else(|| {
-            StartError::Join(format!(
-                "the cluster has no member with peer URLs {}; add it first with `etcdctl member add {} --peer-urls={}`",
-                mine.join(","),
-                cfg.name,
-                mine.join(",")
-            ))
-        })?;
-    let identity = Identity {
-        member_id: me,
-        cluster_id: answer.cluster_id,
-    };
-    let mut batch = StateBatch::default();
-    {
-        let mut membership = state.membership.write();
-        membership.set_cluster_id(identity.cluster_id, &mut batch);
-        for m in &answer.members {
-            membership.upsert(
-                Member {
-                    id: m.id,
-                    name: m.name.clone(),
-                    peer_urls: m.peer_ur_ls.clone(),
-                    client_urls: m.client_ur_ls.clone(),
-                    is_learner: m.is_learner,
-                },
-                &mut batch,
-            );
-        }
-    }
-    engine.apply_state(batch).map_err(storage_error(cfg))?;
-    identity.save(engine).map_err(storage_error(cfg))?;
-    info!(
-        member = format!("{me:x}"),
-        cluster = format!("{:x}", identity.cluster_id),
-        "joining the existing cluster"
-    );
-    Ok(identity)
-}
-
-/// Who this member is, and the voters of a cluster it creates (empty on a restart or join):
-/// from the data dir, an etcd data dir to import, the existing cluster, or the initial-* flags.
-async fn establish_identity(
-    engine: &Engine,
-    log: &LogStore,
-    state: &SharedState,
-    cfg: &Config,
-    peer_tls: Option<Arc<rustls::ClientConfig>>,
-    etcd_db: Option<&std::path::Path>,
-) -> Result<(Identity, Vec<u64>), StartError> {
-    if let Some(db) = etcd_db {
-        let (identity, voters) = import_etcd_data_dir(engine, db, cfg)?;
-        state
-            .reload_with(engine, || Ok(()))
-            .map_err(storage_error(cfg))?;
-        return Ok((identity, voters));
-    }
-    match Identity::load(engine).map_err(storage_error(cfg))? {
-        Some(identity) => {
-            info!("restarting from the data dir; --initial-cluster flags are ignored");
-            if cfg.force_new_cluster {
-                force_one_member(engine, log, identity.member_id, cfg)?;
-            }
-            Ok((identity, Vec::new()))
-        }
-        None if cfg.initial_cluster_state == ClusterState::Existing => {
-            let identity = join_existing(engine, state, cfg, peer_tls).await?;
-            Ok((identity, Vec::new()))
-        }
-        None => bootstrap_new(engine, state, cfg),
     }
 }
 
@@ -510,7 +268,10 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, StartError> {
         migrate.then_some(&etcd_db),
     )
     .await;
-    let (identity, voters) = match established {
+    let Established {
+        identity,
+        initial_voters,
+    } = match established {
         Ok(v) => v,
         Err(e) => {
             if fresh {
@@ -521,7 +282,7 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, StartError> {
                 drop(engine);
                 let _ = std::fs::remove_dir_all(&db_dir);
             }
-            return Err(e);
+            return Err(e.into());
         }
     };
     let me = identity.member_id;
@@ -531,7 +292,7 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, StartError> {
     let flusher = Flusher::start(engine.clone(), applier.durability());
     let raft_config = RaftConfig {
         id: me,
-        initial_voters: voters,
+        initial_voters,
         heartbeat: cfg.heartbeat_interval,
         election_timeout: cfg.election_timeout,
         snapshot_count: cfg.snapshot_count,
