@@ -4,7 +4,7 @@
 //!
 //! | layer | modules | job |
 //! | --- | --- | --- |
-//! | start-up | [`config`], [`server`], [`cluster`] | flags, `ETCD_*` and YAML to one validated configuration; listeners, bootstrap and shutdown order; membership |
+//! | start-up | [`config`], [`server`], [`cluster`] | flags, `ETCD_*` and YAML to one validated configuration, which the server takes as it is; listeners and shutdown order; membership and bootstrap |
 //! | edge | [`api`], [`gateway`], [`http`], [`tls`] | one file per etcd gRPC service, `api/status.rs` maps every error to etcd's code and text; the JSON gateway; health, version, metrics; TLS with reload, CRL and CN/hostname checks |
 //! | consensus | [`raft`] | the task that owns raft-rs's `RawNode`, its log in the WAL, the peer transport |
 //! | state machine | [`apply`], [`mvcc`], [`watch`], [`lease`], [`auth`], [`compactor`] | committed entries to revisions, watch events, leases, users and roles |

@@ -1,23 +1,20 @@
 //! The `kvd` binary: with no subcommand, an etcd-compatible server member taking etcd's flags,
-//! `ETCD_*` variables and `--config-file`; `kvd pki ...` makes certificates.
+//! `ETCD_*` variables and `--config-file`; `kvd pki ...` makes certificates. It parses the
+//! configuration, sets up logging and runs [`kvd::server::start`] on it.
 
 use std::ffi::OsString;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context};
-use kvd::api::Limits;
+use anyhow::Context;
 use kvd::config::{self, Config, Invocation};
-use kvd::server::{self, Listen, Options};
-use kvd::tls::{ListenerKind, ServerTls, TlsOptions};
+use kvd::server;
+use tracing::{info, warn};
 
 /// mimalloc instead of the system allocator: a put allocates many small buffers (protobuf,
 /// sled records, events) across threads, where glibc's malloc showed up as a fifth of the
 /// server's CPU under load.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use std::sync::Arc;
-use tracing::{info, warn};
 
 /// How long an idle thread of the runtime's blocking pool waits for more work before it exits.
 const BLOCKING_THREAD_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -108,176 +105,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Resolves a listen URL's host to one socket address (`localhost` -> 127.0.0.1, as etcd binds).
-fn resolve(url: &config::ListenUrl) -> anyhow::Result<SocketAddr> {
-    let bind = url
-        .bind_address()
-        .ok_or_else(|| anyhow!("{url}: unix sockets are not supported yet"))?;
-    let addrs: Vec<SocketAddr> = bind
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve listen URL {url}"))?
-        .collect();
-    addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or_else(|| addrs.first())
-        .copied()
-        .ok_or_else(|| anyhow!("listen URL {url} resolves to no address"))
-}
-
-/// `unix://` client URLs (plain); `unixs://` is refused with a clear message.
-fn unix_sockets(urls: &[config::ListenUrl]) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    let mut out = Vec::new();
-    for url in urls.iter().filter(|u| u.is_unix()) {
-        if url.is_tls() {
-            anyhow::bail!(
-                "--listen-client-urls {url}: TLS on unix sockets (unixs://) is not supported; use unix:// or an https URL"
-            );
-        }
-        let path = url
-            .path
-            .clone()
-            .ok_or_else(|| anyhow!("--listen-client-urls {url}: no socket path"))?;
-        out.push(path);
-    }
-    Ok(out)
-}
-
-fn listens(urls: &[config::ListenUrl]) -> anyhow::Result<Vec<Listen>> {
-    urls.iter()
-        .filter(|url| !url.is_unix())
-        .map(|url| {
-            Ok(Listen {
-                addr: resolve(url)?,
-                tls: url.is_tls(),
-            })
-        })
-        .collect()
-}
-
-/// Hosts an auto-TLS certificate must name: every listen and advertise host.
-fn tls_hosts(listen: &[config::ListenUrl], advertise: &[String]) -> Vec<String> {
-    let mut hosts: Vec<String> = listen.iter().map(|u| u.host.clone()).collect();
-    for a in advertise {
-        if let Ok(u) = url::Url::parse(a) {
-            if let Some(h) = u.host_str() {
-                hosts.push(h.trim_matches(|c| c == '[' || c == ']').to_string());
-            }
-        }
-    }
-    hosts.sort();
-    hosts.dedup();
-    hosts
-}
-
-fn tls_options(cfg: &Config) -> TlsOptions {
-    TlsOptions {
-        cipher_suites: cfg.cipher_suites.clone(),
-        min_version: cfg.tls_min_version,
-        max_version: cfg.tls_max_version,
-        self_signed_cert_validity_years: cfg.self_signed_cert_validity,
-        ..TlsOptions::default()
-    }
-}
-
-fn options(cfg: &Config) -> anyhow::Result<Options> {
-    let listen_client = listens(&cfg.listen_client_urls)?;
-    let listen_client_http = listens(&cfg.listen_client_http_urls)?;
-    let listen_metrics = listens(&cfg.listen_metrics_urls)?;
-    let listen_peer = listens(&cfg.listen_peer_urls)?;
-    let tls_opts = tls_options(cfg);
-    // The HTTP-only and metrics listeners serve with the client port's TLS set-up, as in etcd.
-    let client_port_tls = listen_client
-        .iter()
-        .chain(&listen_client_http)
-        .chain(&listen_metrics)
-        .any(|l| l.tls);
-    let client_tls = if client_port_tls {
-        let listen_urls: Vec<config::ListenUrl> = cfg
-            .listen_client_urls
-            .iter()
-            .chain(&cfg.listen_client_http_urls)
-            .chain(&cfg.listen_metrics_urls)
-            .cloned()
-            .collect();
-        let hosts = tls_hosts(&listen_urls, &cfg.advertise_client_urls);
-        Some(ServerTls::new(
-            ListenerKind::Client,
-            &cfg.client_tls,
-            &tls_opts,
-            &cfg.data_dir,
-            &hosts,
-        )?)
-    } else {
-        None
-    };
-    let peer_hosts = tls_hosts(&cfg.listen_peer_urls, &cfg.initial_advertise_peer_urls);
-    let peer_tls = if listen_peer.iter().any(|l| l.tls) {
-        Some(ServerTls::new(
-            ListenerKind::Peer,
-            &cfg.peer_tls,
-            &tls_opts,
-            &cfg.data_dir,
-            &peer_hosts,
-        )?)
-    } else {
-        None
-    };
-    let peer_material =
-        cfg.peer_tls.has_cert() || cfg.peer_tls.auto_tls || cfg.peer_tls.trusted_ca_file.is_some();
-    let peer_dial_tls = match &peer_tls {
-        Some(t) => Some(t.client_config()),
-        None if peer_material => Some(Arc::new(kvd::tls::client_config(
-            ListenerKind::Peer,
-            &cfg.peer_tls,
-            &tls_opts,
-            &cfg.data_dir,
-            &peer_hosts,
-        )?)),
-        None => None,
-    };
-    let quota_bytes = cfg.backend_quota().unwrap_or(u64::MAX);
-    Ok(Options {
-        name: cfg.name.clone(),
-        data_dir: cfg.data_dir.clone(),
-        listen_client,
-        advertise_client_urls: cfg.advertise_client_urls.clone(),
-        advertise_peer_urls: cfg.initial_advertise_peer_urls.clone(),
-        initial_cluster: cfg.initial_cluster.clone(),
-        initial_cluster_token: cfg.initial_cluster_token.clone(),
-        heartbeat: cfg.heartbeat_interval,
-        election_timeout: cfg.election_timeout,
-        snapshot_count: cfg.snapshot_count,
-        limits: Limits {
-            max_request_bytes: usize::try_from(cfg.max_request_bytes).unwrap_or(usize::MAX),
-            max_txn_ops: cfg.max_txn_ops as usize,
-            quota_bytes,
-        },
-        listen_peer,
-        listen_client_unix: unix_sockets(&cfg.listen_client_urls)?,
-        initial_cluster_existing: cfg.initial_cluster_state == config::ClusterState::Existing,
-        force_new_cluster: cfg.force_new_cluster,
-        client_tls,
-        peer_tls,
-        peer_dial_tls,
-        enable_gateway: cfg.enable_grpc_gateway,
-        auth: kvd::auth::AuthOptions::from_flags(
-            &cfg.auth_token,
-            cfg.auth_token_ttl,
-            cfg.bcrypt_cost,
-            cfg.client_tls.client_cert_auth,
-        )?,
-        listen_client_http,
-        listen_metrics,
-        metrics_extensive: cfg.metrics == "extensive",
-        warning_apply_duration: cfg.experimental_warning_apply_duration,
-        backend_cache_bytes: cfg.backend_cache_bytes,
-        auto_compaction: cfg.auto_compaction,
-    })
-}
-
 fn run(cfg: Config) -> anyhow::Result<()> {
-    let opts = options(&cfg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Blocking threads retire soon after their work (a range over a million keys, a
@@ -286,7 +114,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         .build()
         .context("tokio runtime")?;
     runtime.block_on(async move {
-        let handle = server::start(opts).await?;
+        let handle = server::start(cfg).await?;
         let stopped = handle.stopped();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("installing the SIGTERM handler")?;

@@ -1,5 +1,8 @@
 //! Cluster membership: member IDs and the cluster ID (derived from peer URLs and the cluster
-//! token as etcd derives them), the member list, and its persistence.
+//! token as etcd derives them), the member list, and its persistence; `bootstrap.rs`
+//! establishes who this member is when it starts.
+
+pub mod bootstrap;
 
 use std::collections::BTreeMap;
 

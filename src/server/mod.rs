@@ -1,5 +1,7 @@
-//! Wiring: opens storage, loads the state, starts raft and the background tasks, binds the client
-//! listeners and serves gRPC and HTTP on each; shuts everything down in order.
+//! Wiring: takes the one [`Config`], builds what it asks for (`resources.rs`: socket addresses,
+//! TLS, auth options, limits), opens storage, loads the state, starts raft and the background
+//! tasks, binds the client listeners and serves gRPC and HTTP on each; shuts everything down in
+//! order.
 
 mod coalesce;
 mod guards;
@@ -7,6 +9,7 @@ mod h2compat;
 mod listener;
 mod monitor;
 mod peer;
+mod resources;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,82 +23,18 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::api::core::CoreSettings;
-use crate::api::{self, ApiError, Core, Limits};
+use crate::api::{self, ApiError, Core};
 use crate::apply::{Applier, SharedState};
-use crate::cluster::{cluster_id, member_id, Identity, Member};
+use crate::cluster::bootstrap::{establish_identity, BootstrapError, Established};
+use crate::config::Config;
 use crate::proto::kvdpb::{command::Op, MemberAttributes};
 use crate::raft::transport::{AddressBook, DialConfig, PeerDialer, PeerTransport};
 use crate::raft::{LogStore, NodeError, RaftConfig, RaftNode, SnapshotSource};
-use crate::storage::{Engine, StateBatch, StorageError};
+use crate::storage::{Engine, StorageError};
 use crate::tls::ServerTls;
 
-/// Everything the server needs to start, already validated.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Member name.
-    pub name: String,
-    /// Data directory.
-    pub data_dir: PathBuf,
-    /// Client listeners.
-    pub listen_client: Vec<Listen>,
-    /// Client URLs told to others.
-    pub advertise_client_urls: Vec<String>,
-    /// Peer URLs told to others.
-    pub advertise_peer_urls: Vec<String>,
-    /// The initial cluster: (name, peer URL) pairs.
-    pub initial_cluster: Vec<(String, String)>,
-    /// The initial cluster token.
-    pub initial_cluster_token: String,
-    /// Heartbeat interval.
-    pub heartbeat: Duration,
-    /// Election timeout.
-    pub election_timeout: Duration,
-    /// Applied entries between raft log compactions.
-    pub snapshot_count: u64,
-    /// Request limits.
-    pub limits: Limits,
-    /// Automatic compaction, if any.
-    pub auto_compaction: Option<crate::config::AutoCompaction>,
-    /// Peer listeners.
-    pub listen_peer: Vec<Listen>,
-    /// Client unix sockets (`unix://` listen URLs).
-    pub listen_client_unix: Vec<PathBuf>,
-    /// Join an existing cluster (`--initial-cluster-state existing`) instead of creating one.
-    pub initial_cluster_existing: bool,
-    /// `--force-new-cluster`: restart an existing member as the only member of its cluster.
-    pub force_new_cluster: bool,
-    /// TLS of the https client listeners.
-    pub client_tls: Option<ServerTls>,
-    /// TLS of the https peer listeners.
-    pub peer_tls: Option<ServerTls>,
-    /// TLS for dialling https peer URLs.
-    pub peer_dial_tls: Option<Arc<rustls::ClientConfig>>,
-    /// Serve etcd's JSON gateway under `/v3/` on client listeners.
-    pub enable_gateway: bool,
-    /// Auth token provider, token TTL, bcrypt cost and CN-based auth.
-    pub auth: crate::auth::AuthOptions,
-    /// `--listen-client-http-urls`: listeners for the client HTTP endpoints alone; when any
-    /// is set, the client listeners serve gRPC alone.
-    pub listen_client_http: Vec<Listen>,
-    /// `--listen-metrics-urls`: listeners serving `/metrics` and the health endpoints (https
-    /// ones with the client TLS set-up).
-    pub listen_metrics: Vec<Listen>,
-    /// `--metrics extensive`: per-method gRPC latency histograms.
-    pub metrics_extensive: bool,
-    /// `--backend-cache-bytes`: memory for the state backend's page cache.
-    pub backend_cache_bytes: u64,
-    /// `--experimental-warning-apply-duration`: an apply slower than this counts as slow.
-    pub warning_apply_duration: Duration,
-}
-
-/// One listen address and whether it speaks TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Listen {
-    /// The address to bind.
-    pub addr: SocketAddr,
-    /// True for https.
-    pub tls: bool,
-}
+pub use resources::ResourceError;
+use resources::{Listen, Resources};
 
 /// Why the server could not start.
 #[derive(Debug, Error)]
@@ -124,12 +63,6 @@ pub enum StartError {
         /// The reason.
         reason: std::io::Error,
     },
-    /// This member is not in the initial cluster.
-    #[error("member {name} has no peer URL in --initial-cluster")]
-    NotInCluster {
-        /// The member name.
-        name: String,
-    },
     /// raft refused to start.
     #[error("raft: {0}")]
     Raft(String),
@@ -144,9 +77,12 @@ pub enum StartError {
     /// TLS is asked for but not configured.
     #[error("{0}")]
     Tls(String),
-    /// Joining an existing cluster failed.
-    #[error("cannot join the existing cluster: {0}")]
-    Join(String),
+    /// This member's identity could not be established (bootstrap, import, join).
+    #[error(transparent)]
+    Bootstrap(#[from] BootstrapError),
+    /// The configuration cannot be acted on (listen URLs, TLS files, auth settings).
+    #[error(transparent)]
+    Resources(#[from] ResourceError),
 }
 
 /// A running server.
@@ -283,283 +219,59 @@ impl ServerHandle {
     }
 }
 
-fn group_initial_cluster(opts: &Options) -> Vec<(String, Vec<String>)> {
-    let mut by_name: Vec<(String, Vec<String>)> = Vec::new();
-    for (name, url) in &opts.initial_cluster {
-        match by_name.iter_mut().find(|(n, _)| n == name) {
-            Some((_, urls)) => urls.push(url.clone()),
-            None => by_name.push((name.clone(), vec![url.clone()])),
-        }
-    }
-    by_name
-}
-
-fn storage_error(opts: &Options) -> impl Fn(StorageError) -> StartError + '_ {
+/// A storage failure in the data dir.
+fn storage_error(cfg: &Config) -> impl Fn(StorageError) -> StartError + '_ {
     move |source| StartError::DataDir {
-        path: opts.data_dir.clone(),
+        path: cfg.data_dir.clone(),
         reason: source,
     }
 }
 
-/// The members `--initial-cluster` describes, with etcd's IDs derived from their peer URLs
-/// and the token, and this member's identity among them.
-fn initial_members(opts: &Options) -> Result<(Vec<Member>, Identity), StartError> {
-    let members: Vec<Member> = group_initial_cluster(opts)
-        .into_iter()
-        .map(|(name, urls)| Member {
-            id: member_id(&urls, &opts.initial_cluster_token),
-            name,
-            peer_urls: urls,
-            client_urls: Vec::new(),
-            is_learner: false,
-        })
-        .collect();
-    let me = members
-        .iter()
-        .find(|m| m.name == opts.name)
-        .map(|m| m.id)
-        .ok_or_else(|| StartError::NotInCluster {
-            name: opts.name.clone(),
-        })?;
-    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    let identity = Identity {
-        member_id: me,
-        cluster_id: cluster_id(&ids),
-    };
-    Ok((members, identity))
-}
-
-/// A new cluster: members from `--initial-cluster`, IDs derived from peer URLs and the token.
-fn bootstrap_new(
-    engine: &Engine,
-    state: &SharedState,
-    opts: &Options,
-) -> Result<(Identity, Vec<u64>), StartError> {
-    let (members, identity) = initial_members(opts)?;
-    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    let mut batch = StateBatch::default();
-    {
-        let mut membership = state.membership.write();
-        membership.set_cluster_id(identity.cluster_id, &mut batch);
-        for m in members {
-            membership.upsert(m, &mut batch);
-        }
-    }
-    crate::apply::write_applied_index(&mut batch, 1, 1);
-    engine.apply_state(batch).map_err(storage_error(opts))?;
-    identity.save(engine).map_err(storage_error(opts))?;
-    Ok((identity, ids))
-}
-
-/// A data dir made by etcd (for example by `etcdctl snapshot restore`): kvd takes its keys,
-/// leases, users and members from `member/snap/db` and starts the cluster they describe.
-fn import_etcd_data_dir(
-    engine: &Engine,
-    db: &std::path::Path,
-    opts: &Options,
-) -> Result<(Identity, Vec<u64>), StartError> {
-    let invalid = |detail: String| StartError::DataDir {
-        path: opts.data_dir.clone(),
-        reason: StorageError::Corrupt {
-            what: format!("etcd database {}", db.display()),
-            detail,
-        },
-    };
-    let bytes = std::fs::read(db).map_err(|e| invalid(e.to_string()))?;
-    let bolt = crate::bbolt::Db::read(&bytes).map_err(|e| invalid(e.to_string()))?;
-    let backend =
-        crate::etcd_snapshot::EtcdBackend::from_bolt(&bolt).map_err(|e| invalid(e.to_string()))?;
-    // etcd keeps a restored member's new membership in its WAL, not in the database: the
-    // members are the ones this member is started with, with etcd's IDs for them.
-    let (members, identity) = initial_members(opts)?;
-    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    crate::snapshot::import(
-        engine,
-        &backend,
-        1,
-        identity.cluster_id,
-        crate::snapshot::MembershipSource::Fresh(members),
-        None,
-    )
-    .map_err(storage_error(opts))?;
-    identity.save(engine).map_err(storage_error(opts))?;
-    info!(
-        path = %db.display(),
-        revision = backend.revision(),
-        records = backend.kvs.len(),
-        "imported an etcd data dir"
-    );
-    Ok((identity, ids))
-}
-
-/// `--force-new-cluster` on a member with data: its log is rewritten so that it restarts as
-/// the only member of its cluster, with its keys, ID and cluster ID.
-fn force_one_member(
-    engine: &Engine,
-    store: &LogStore,
-    me: u64,
-    opts: &Options,
-) -> Result<(), StartError> {
-    let applied = crate::apply::read_applied_index(engine).map_err(storage_error(opts))?;
-    let forced = crate::raft::force_new_cluster(store, me, applied).map_err(storage_error(opts))?;
-    if forced.removed.is_empty() && forced.discarded == 0 {
-        info!("--force-new-cluster: this member already is the only member; nothing to change");
-    } else {
-        let removed: Vec<String> = forced.removed.iter().map(|id| format!("{id:x}")).collect();
-        warn!(
-            removed = removed.join(","),
-            discarded_uncommitted_entries = forced.discarded,
-            commit_index = forced.commit,
-            "--force-new-cluster: starting as the only member of the cluster; the removed members must not be restarted with their old data (wipe them and add them again with `member add`)"
-        );
-    }
-    Ok(())
-}
-
-/// Joining an existing cluster: the member was added with `member add`; ask the other members
-/// who we are.
-async fn join_existing(
-    engine: &Engine,
-    state: &SharedState,
-    opts: &Options,
-) -> Result<Identity, StartError> {
-    let mine: Vec<String> = opts.advertise_peer_urls.clone();
-    let others: Vec<String> = opts
-        .initial_cluster
-        .iter()
-        .filter(|(name, url)| *name != opts.name && !mine.contains(url))
-        .map(|(_, url)| url.clone())
-        .collect();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let answer = loop {
-        if let Some(a) =
-            crate::raft::transport::fetch_members(&others, opts.peer_dial_tls.clone()).await
-        {
-            break a;
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err(StartError::Join(format!(
-                "no member of the existing cluster answered at {}",
-                others.join(",")
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let mut sorted_mine = mine.clone();
-    sorted_mine.sort();
-    let me = answer
-        .members
-        .iter()
-        .find(|m| {
-            let mut urls = m.peer_ur_ls.clone();
-            urls.sort();
-            urls == sorted_mine
-        })
-        .map(|m| m.id)
-        .ok_or_else(|| {
-            StartError::Join(format!(
-                "the cluster has no member with peer URLs {}; add it first with `etcdctl member add {} --peer-urls={}`",
-                mine.join(","),
-                opts.name,
-                mine.join(",")
-            ))
-        })?;
-    let identity = Identity {
-        member_id: me,
-        cluster_id: answer.cluster_id,
-    };
-    let mut batch = StateBatch::default();
-    {
-        let mut membership = state.membership.write();
-        membership.set_cluster_id(identity.cluster_id, &mut batch);
-        for m in &answer.members {
-            membership.upsert(
-                Member {
-                    id: m.id,
-                    name: m.name.clone(),
-                    peer_urls: m.peer_ur_ls.clone(),
-                    client_urls: m.client_ur_ls.clone(),
-                    is_learner: m.is_learner,
-                },
-                &mut batch,
-            );
-        }
-    }
-    engine.apply_state(batch).map_err(storage_error(opts))?;
-    identity.save(engine).map_err(storage_error(opts))?;
-    info!(
-        member = format!("{me:x}"),
-        cluster = format!("{:x}", identity.cluster_id),
-        "joining the existing cluster"
-    );
-    Ok(identity)
-}
-
-/// Who this member is, and the voters of a cluster it creates (empty on a restart or join):
-/// from the data dir, an etcd data dir to import, the existing cluster, or the initial-* flags.
-async fn establish_identity(
-    engine: &Engine,
-    log: &LogStore,
-    state: &SharedState,
-    opts: &Options,
-    etcd_db: Option<&std::path::Path>,
-) -> Result<(Identity, Vec<u64>), StartError> {
-    if let Some(db) = etcd_db {
-        let (identity, voters) = import_etcd_data_dir(engine, db, opts)?;
-        state
-            .reload_with(engine, || Ok(()))
-            .map_err(storage_error(opts))?;
-        return Ok((identity, voters));
-    }
-    match Identity::load(engine).map_err(storage_error(opts))? {
-        Some(identity) => {
-            info!("restarting from the data dir; --initial-cluster flags are ignored");
-            if opts.force_new_cluster {
-                force_one_member(engine, log, identity.member_id, opts)?;
-            }
-            Ok((identity, Vec::new()))
-        }
-        None if opts.initial_cluster_existing => {
-            let identity = join_existing(engine, state, opts).await?;
-            Ok((identity, Vec::new()))
-        }
-        None => bootstrap_new(engine, state, opts),
-    }
-}
-
-/// Starts a member.
+/// Starts a member as `cfg` says.
 ///
 /// # Errors
-/// Data dir, listener or raft failures, each naming what to fix.
-pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
-    let db_dir = opts.data_dir.join("member").join("kvd");
-    let etcd_db = opts.data_dir.join("member").join("snap").join("db");
+/// Unusable listen URLs, TLS files or auth settings; data dir, listener or raft failures; each
+/// naming what to fix.
+pub async fn start(cfg: Config) -> Result<ServerHandle, StartError> {
+    let res = Resources::build(&cfg)?;
+    let db_dir = cfg.data_dir.join("member").join("kvd");
+    let etcd_db = cfg.data_dir.join("member").join("snap").join("db");
     let fresh = !db_dir.exists();
     let migrate = fresh && etcd_db.is_file();
     std::fs::create_dir_all(&db_dir).map_err(|source| StartError::CreateDir {
-        path: opts.data_dir.clone(),
+        path: cfg.data_dir.clone(),
         reason: source,
     })?;
     let engine = Engine::open_with(
         &db_dir,
         crate::storage::EngineOptions {
-            cache_bytes: opts.backend_cache_bytes,
+            cache_bytes: cfg.backend_cache_bytes,
         },
     )
-    .map_err(storage_error(&opts))?;
+    .map_err(storage_error(&cfg))?;
     let log = LogStore::open(&crate::storage::wal_dir(&db_dir), Some(&engine))
-        .map_err(storage_error(&opts))?;
-    let min_ttl = min_lease_ttl(opts.heartbeat, opts.election_timeout);
-    let state = SharedState::load(&engine, min_ttl).map_err(storage_error(&opts))?;
-    state.tokens.configure(opts.auth.clone());
+        .map_err(storage_error(&cfg))?;
+    let min_ttl = min_lease_ttl(cfg.heartbeat_interval, cfg.election_timeout);
+    let state = SharedState::load(&engine, min_ttl).map_err(storage_error(&cfg))?;
+    state.tokens.configure(res.auth.clone());
     state
         .lessor
         .lock()
-        .set_promote_extension(opts.election_timeout);
-    let peer_tls = opts.peer_dial_tls.clone();
-    let established =
-        establish_identity(&engine, &log, &state, &opts, migrate.then_some(&etcd_db)).await;
-    let (identity, voters) = match established {
+        .set_promote_extension(cfg.election_timeout);
+    let peer_tls = res.peer_dial_tls.clone();
+    let established = establish_identity(
+        &engine,
+        &log,
+        &state,
+        &cfg,
+        peer_tls.clone(),
+        migrate.then_some(&etcd_db),
+    )
+    .await;
+    let Established {
+        identity,
+        initial_voters,
+    } = match established {
         Ok(v) => v,
         Err(e) => {
             if fresh {
@@ -570,20 +282,20 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
                 drop(engine);
                 let _ = std::fs::remove_dir_all(&db_dir);
             }
-            return Err(e);
+            return Err(e.into());
         }
     };
     let me = identity.member_id;
     let (leader_tx, leader_rx) = tokio::sync::watch::channel((0, 0, false));
     let applier =
-        Applier::new(state.clone(), engine.clone(), leader_tx).map_err(storage_error(&opts))?;
+        Applier::new(state.clone(), engine.clone(), leader_tx).map_err(storage_error(&cfg))?;
     let flusher = Flusher::start(engine.clone(), applier.durability());
     let raft_config = RaftConfig {
         id: me,
-        initial_voters: voters,
-        heartbeat: opts.heartbeat,
-        election_timeout: opts.election_timeout,
-        snapshot_count: opts.snapshot_count,
+        initial_voters,
+        heartbeat: cfg.heartbeat_interval,
+        election_timeout: cfg.election_timeout,
+        snapshot_count: cfg.snapshot_count,
     };
     let shutdown = CancellationToken::new();
     let membership = state.membership.clone();
@@ -628,50 +340,50 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         }
         raft_shutdown.cancel();
     });
-    let request_timeout = Duration::from_secs(5) + 2 * opts.election_timeout;
+    let request_timeout = Duration::from_secs(5) + 2 * cfg.election_timeout;
     let core = Core::new(
         state.clone(),
         raft.clone(),
         crate::apply::Persisted::new(engine.clone()),
         me,
         CoreSettings {
-            limits: opts.limits,
+            limits: res.limits,
             request_timeout,
-            cluster_token: opts.initial_cluster_token.clone(),
+            cluster_token: cfg.initial_cluster_token.clone(),
         },
         Arc::new(PeerDialer::new(dial)),
     );
 
-    if opts.metrics_extensive {
+    if cfg.metrics == "extensive" {
         crate::metrics::grpc::enable_handling_histogram();
     }
-    crate::metrics::network::set_heartbeat_interval(opts.heartbeat);
-    crate::metrics::server::set_slow_apply_threshold(opts.warning_apply_duration);
+    crate::metrics::network::set_heartbeat_interval(cfg.heartbeat_interval);
+    crate::metrics::server::set_slow_apply_threshold(cfg.experimental_warning_apply_duration);
     tracker.spawn(monitor::leader_changes(core.clone(), shutdown.clone()));
     tracker.spawn(monitor::probe_peers(core.clone(), shutdown.clone()));
     tracker.spawn(state.hub.clone().run_sync(shutdown.clone()));
     tracker.spawn(api::leader_monitor::run(
         core.raft.clone(),
         core.leader_loss.clone(),
-        opts.election_timeout,
+        cfg.election_timeout,
         shutdown.clone(),
     ));
     tracker.spawn(api::lease::run_expiry(core.clone(), shutdown.clone()));
-    if let Some(ac) = opts.auto_compaction {
+    if let Some(ac) = cfg.auto_compaction {
         tracker.spawn(crate::compactor::run(core.clone(), ac, shutdown.clone()));
     }
     tracker.spawn(publish_attributes(
         core.clone(),
-        opts.name.clone(),
-        opts.advertise_client_urls.clone(),
+        cfg.name.clone(),
+        cfg.advertise_client_urls.clone(),
     ));
 
     let mut peer_addrs = Vec::new();
     let peer_router = peer::router(core.clone());
-    for listen in &opts.listen_peer {
+    for listen in &res.listen_peer {
         let tls = if listen.tls {
             Some(require_tls(
-                &opts.peer_tls,
+                &res.peer_tls,
                 listen,
                 "--peer-cert-file/--peer-key-file or --peer-auto-tls",
             )?)
@@ -691,12 +403,12 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
             .await?,
         );
     }
-    let tls_listeners: Vec<ServerTls> = [&opts.client_tls, &opts.peer_tls]
+    let tls_listeners: Vec<ServerTls> = [&res.client_tls, &res.peer_tls]
         .into_iter()
         .flatten()
         .cloned()
         .collect();
-    let split = !opts.listen_client_http.is_empty();
+    let split = !res.listen_client_http.is_empty();
     let client_traffic = if split {
         listener::Traffic::Grpc
     } else {
@@ -704,14 +416,14 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     };
     let router = listener::router(
         core.clone(),
-        opts.enable_gateway,
+        cfg.enable_grpc_gateway,
         tls_listeners.clone(),
         client_traffic,
     );
     let client_tls = |listen: &Listen| -> Result<Option<ServerTls>, StartError> {
         if listen.tls {
             require_tls(
-                &opts.client_tls,
+                &res.client_tls,
                 listen,
                 "--cert-file/--key-file or --auto-tls",
             )
@@ -721,7 +433,7 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
         }
     };
     let mut client_addrs = Vec::new();
-    for listen in &opts.listen_client {
+    for listen in &res.listen_client {
         client_addrs.push(
             bind(
                 listen,
@@ -737,12 +449,12 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     }
     let http_router = listener::router(
         core.clone(),
-        opts.enable_gateway,
+        cfg.enable_grpc_gateway,
         tls_listeners.clone(),
         listener::Traffic::Http,
     );
     let mut client_http_addrs = Vec::new();
-    for listen in &opts.listen_client_http {
+    for listen in &res.listen_client_http {
         client_http_addrs.push(
             bind(
                 listen,
@@ -758,7 +470,7 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
     }
     let metrics_router = listener::metrics_router(core.clone(), tls_listeners);
     let mut metrics_addrs = Vec::new();
-    for listen in &opts.listen_metrics {
+    for listen in &res.listen_metrics {
         metrics_addrs.push(
             bind(
                 listen,
@@ -772,7 +484,7 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
             .await?,
         );
     }
-    for path in &opts.listen_client_unix {
+    for path in &res.listen_client_unix {
         // A socket file left by a previous run would make bind fail.
         let _ = std::fs::remove_file(path);
         let l = tokio::net::UnixListener::bind(path).map_err(|reason| StartError::Unix {
@@ -787,11 +499,11 @@ pub async fn start(opts: Options) -> Result<ServerHandle, StartError> {
             tracker.clone(),
         ));
     }
-    for tls in [&opts.client_tls, &opts.peer_tls].into_iter().flatten() {
+    for tls in [&res.client_tls, &res.peer_tls].into_iter().flatten() {
         tracker.spawn(tls.spawn_reloader(shutdown.clone()));
     }
     info!(
-        name = %opts.name,
+        name = %cfg.name,
         member = format!("{me:x}"),
         cluster = format!("{:x}", core.cluster_id()),
         "kvd member started"

@@ -22,7 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
-use crate::common::{options, within, Member};
+use crate::common::{config_with, within, Member};
 
 const ROOT_PW: &str = "rootpw";
 
@@ -988,14 +988,13 @@ async fn jwt_tokens_carry_the_auth_revision() {
     let pub_key = keys.path().join("jwt.pub");
     std::fs::write(&priv_key, kp.serialize_pem()).expect("write key");
     std::fs::write(&pub_key, kp.public_key_pem()).expect("write key");
-    let mut opts = options(dir.path());
     let spec = format!(
         "jwt,pub-key={},priv-key={},sign-method=ES256,ttl=10m",
         pub_key.display(),
         priv_key.display()
     );
-    opts.auth = kvd::auth::AuthOptions::from_flags(&spec, 300, 4, false).expect("jwt options");
-    let handle = server::start(opts).await.expect("start");
+    let cfg = config_with(dir.path(), "http://127.0.0.1:0", &["--auth-token", &spec]);
+    let handle = server::start(cfg).await.expect("start");
     let addr = handle.client_addrs[0];
     let m = Member {
         handle: Some(handle),

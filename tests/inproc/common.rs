@@ -1,13 +1,14 @@
 //! A member on a free loopback port in a temp dir, and clients for it.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use kvd::api::Limits;
+use kvd::config::{self, Config, Invocation};
 use kvd::proto::etcdserverpb::kv_client::KvClient;
 use kvd::proto::etcdserverpb::lease_client::LeaseClient;
 use kvd::proto::etcdserverpb::watch_client::WatchClient;
-use kvd::server::{self, Listen, Options, ServerHandle};
+use kvd::server::{self, ServerHandle};
 use tonic::transport::Channel;
 
 /// A running member and its data dir.
@@ -17,52 +18,39 @@ pub struct Member {
     pub addr: SocketAddr,
 }
 
-pub fn options(dir: &std::path::Path) -> Options {
-    Options {
-        name: "default".into(),
-        data_dir: dir.to_path_buf(),
-        listen_client: vec![Listen {
-            addr: "127.0.0.1:0".parse().expect("addr"),
-            tls: false,
-        }],
-        advertise_client_urls: vec!["http://127.0.0.1:2379".into()],
-        advertise_peer_urls: vec!["http://localhost:2380".into()],
-        initial_cluster: vec![("default".into(), "http://localhost:2380".into())],
-        initial_cluster_token: "etcd-cluster".into(),
-        heartbeat: Duration::from_millis(100),
-        election_timeout: Duration::from_millis(1000),
-        snapshot_count: 100_000,
-        limits: Limits {
-            max_request_bytes: 1572864,
-            max_txn_ops: 128,
-            quota_bytes: 2 << 30,
-        },
-        auto_compaction: None,
-        listen_peer: Vec::new(),
-        initial_cluster_existing: false,
-        force_new_cluster: false,
-        client_tls: None,
-        peer_tls: None,
-        peer_dial_tls: None,
-        enable_gateway: true,
-        listen_client_unix: Vec::new(),
-        // bcrypt's cheapest cost keeps tests fast (kvd's default is etcd's 10).
-        auth: kvd::auth::AuthOptions {
-            bcrypt_cost: 4,
-            ..Default::default()
-        },
-        listen_client_http: Vec::new(),
-        listen_metrics: Vec::new(),
-        metrics_extensive: false,
-        warning_apply_duration: Duration::from_millis(100),
-        backend_cache_bytes: 64 << 20,
+/// A single member on `dir`, configured through kvd's own flag parser (and no `ETCD_*`
+/// variables), serving clients on `client` (`http://127.0.0.1:0` asks for a free port) and
+/// peers on a free port; `extra` flags come last. bcrypt's cheapest cost keeps tests fast
+/// (kvd's default is etcd's 10).
+pub fn config_with(dir: &std::path::Path, client: &str, extra: &[&str]) -> Config {
+    let mut args: Vec<OsString> = vec![
+        "--data-dir".into(),
+        dir.as_os_str().to_owned(),
+        "--listen-client-urls".into(),
+        client.into(),
+        "--advertise-client-urls".into(),
+        "http://127.0.0.1:2379".into(),
+        "--listen-peer-urls".into(),
+        "http://127.0.0.1:0".into(),
+        "--bcrypt-cost".into(),
+        "4".into(),
+    ];
+    args.extend(extra.iter().map(OsString::from));
+    match config::load(&args, &[]).expect("valid flags") {
+        Invocation::Run(cfg, _) => *cfg,
+        other => panic!("flags {args:?} do not start a member: {other:?}"),
     }
+}
+
+/// A single member on `dir` with a free client port.
+pub fn config(dir: &std::path::Path) -> Config {
+    config_with(dir, "http://127.0.0.1:0", &[])
 }
 
 impl Member {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let handle = server::start(options(dir.path())).await.expect("start");
+        let handle = server::start(config(dir.path())).await.expect("start");
         let addr = handle.client_addrs[0];
         let m = Self {
             handle: Some(handle),
@@ -121,12 +109,9 @@ impl Member {
 
     /// Starts the member again on its data dir, on the same address.
     pub async fn start_again(&mut self) {
-        let mut opts = options(self.dir.path());
-        opts.listen_client = vec![Listen {
-            addr: self.addr,
-            tls: false,
-        }];
-        let handle = server::start(opts).await.expect("restart");
+        let client = format!("http://{}", self.addr);
+        let cfg = config_with(self.dir.path(), &client, &[]);
+        let handle = server::start(cfg).await.expect("restart");
         self.handle = Some(handle);
         self.wait_leader().await;
     }
