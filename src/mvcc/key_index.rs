@@ -99,6 +99,11 @@ impl KeyIndex {
         dropped
     }
 
+    /// Every retained change, oldest first.
+    pub fn changes(&self) -> impl Iterator<Item = KeyRev> + '_ {
+        self.revs.iter().map(|p| p.unpack())
+    }
+
     /// True when no change is retained.
     pub fn is_empty(&self) -> bool {
         self.revs.is_empty()

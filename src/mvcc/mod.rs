@@ -5,6 +5,7 @@
 //! and is rebuilt at start. Knows nothing of raft, gRPC or leases' timers: lease existence is asked
 //! through a closure and lease attachments are reported back to the caller.
 
+mod index_image;
 mod key_index;
 mod ops;
 mod revision;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use prost::Message;
 
+use super::index_image;
 use super::key_index::KeyIndex;
 use super::revision::Revision;
 use super::{MvccError, Result};
@@ -65,7 +66,7 @@ pub struct MvccStore {
     pending: HashMap<Revision, KeyValue>,
     /// Revisions with a lease found when the store was opened (see
     /// [`MvccStore::take_leased_keys`]).
-    leased_at_open: Vec<(Revision, i64)>,
+    leased_at_open: LeasedAtOpen,
 }
 
 fn kv_key(rev: Revision, tombstone: bool) -> Vec<u8> {
@@ -106,6 +107,62 @@ fn index_push(index: &mut BTreeMap<Box<[u8]>, KeyIndex>, key: &[u8], rev: Revisi
             index.insert(key.into(), ki);
         }
     }
+}
+
+/// The name of the key index image file beside the database.
+const KEY_INDEX_IMAGE: &str = "key-index";
+
+/// The live keys attached to a lease, as found when the store was opened.
+enum LeasedAtOpen {
+    /// Every stored revision carrying a lease (the index was rebuilt from the records).
+    Revisions(Vec<(Revision, i64)>),
+    /// The keys themselves (from the key index image).
+    Keys(Vec<(Vec<u8>, i64)>),
+}
+
+/// What rebuilding the key index from every stored record gives: the index, the stored bytes,
+/// the revisions carrying a lease, and the records past the current revision.
+type Rebuilt = (
+    BTreeMap<Box<[u8]>, KeyIndex>,
+    u64,
+    Vec<(Revision, i64)>,
+    Vec<Vec<u8>>,
+);
+
+/// Rebuilds the key index from every stored record at or below `current_rev`.
+fn rebuild_index(engine: &Engine, current_rev: i64) -> Result<Rebuilt> {
+    let mut index: BTreeMap<Box<[u8]>, KeyIndex> = BTreeMap::new();
+    let mut size_bytes = 0u64;
+    let mut orphans = Vec::new();
+    let mut leased = Vec::new();
+    let mut bad: Option<MvccError> = None;
+    // Only each record's key (and lease) is read: the index holds revisions, not values.
+    engine.state_for_each(&[KV_PREFIX], &[KV_PREFIX + 1], |k, v| {
+        let Some((rev, tombstone)) = Revision::decode(&k[1..]) else {
+            bad = Some(corrupt("revision key", k));
+            return false;
+        };
+        if rev.main > current_rev {
+            // Written by a batch whose commit record a crash lost: applied again from
+            // the WAL.
+            orphans.push(k.to_vec());
+            return true;
+        }
+        size_bytes += (k.len() + v.len()) as u64;
+        let Some((key, lease)) = key_and_lease(v) else {
+            bad = Some(corrupt("key-value", v.len()));
+            return false;
+        };
+        index_push(&mut index, key, rev, tombstone);
+        if lease != 0 {
+            leased.push((rev, lease));
+        }
+        true
+    })?;
+    if let Some(e) = bad {
+        return Err(e);
+    }
+    Ok((index, size_bytes, leased, orphans))
 }
 
 /// A range reading at least this many values considers one ordered scan of their revision span
@@ -149,37 +206,41 @@ impl MvccStore {
             .state_get(META_COMPACT_REV)?
             .and_then(|b| b.as_slice().try_into().ok().map(i64::from_be_bytes))
             .unwrap_or(-1);
-        let mut index: BTreeMap<Box<[u8]>, KeyIndex> = BTreeMap::new();
-        let mut size_bytes = 0u64;
-        let mut orphans = Vec::new();
-        let mut leased = Vec::new();
-        let mut bad: Option<MvccError> = None;
-        // Only each record's key (and lease) is read: the index holds revisions, not values.
-        engine.state_for_each(&[KV_PREFIX], &[KV_PREFIX + 1], |k, v| {
-            let Some((rev, tombstone)) = Revision::decode(&k[1..]) else {
-                bad = Some(corrupt("revision key", k));
-                return false;
-            };
-            if rev.main > current_rev {
-                // Written by a batch whose commit record a crash lost: applied again from
-                // the WAL.
-                orphans.push(k.to_vec());
-                return true;
+        let applied_index = stored_commit(&engine)?.map_or(0, |(applied, _)| applied);
+        let image = engine
+            .dir()
+            .map(|dir| dir.join(KEY_INDEX_IMAGE))
+            .and_then(|path| index_image::take(&path))
+            .filter(|image| {
+                (image.applied_index, image.current_rev, image.compact_rev)
+                    == (applied_index, current_rev, compact_rev)
+            });
+        let (index, size_bytes, leased_at_open, orphans) = match image {
+            Some(image) => {
+                tracing::info!(
+                    keys = image.index.len(),
+                    "loaded the key index saved at the last clean stop"
+                );
+                // Records past the current revision (written by a batch whose commit record a
+                // crash lost) can only be in the tail.
+                let from = kv_key(Revision::new(current_rev.saturating_add(1), 0), false);
+                let mut orphans = Vec::new();
+                engine.state_for_each(&from, &[KV_PREFIX + 1], |k, _| {
+                    orphans.push(k.to_vec());
+                    true
+                })?;
+                (
+                    image.index,
+                    image.size_bytes,
+                    LeasedAtOpen::Keys(image.leased_keys),
+                    orphans,
+                )
             }
-            size_bytes += (k.len() + v.len()) as u64;
-            let Some((key, lease)) = key_and_lease(v) else {
-                bad = Some(corrupt("key-value", v.len()));
-                return false;
-            };
-            index_push(&mut index, key, rev, tombstone);
-            if lease != 0 {
-                leased.push((rev, lease));
+            None => {
+                let (index, size_bytes, leased, orphans) = rebuild_index(&engine, current_rev)?;
+                (index, size_bytes, LeasedAtOpen::Revisions(leased), orphans)
             }
-            true
-        })?;
-        if let Some(e) = bad {
-            return Err(e);
-        }
+        };
         engine.remove_state_records(&orphans)?;
         Ok(Self {
             engine,
@@ -188,13 +249,55 @@ impl MvccStore {
             compact_rev,
             size_bytes,
             pending: HashMap::new(),
-            leased_at_open: leased,
+            leased_at_open,
+        })
+    }
+
+    /// Writes the key index to a file beside the database (see [`index_image`]), for the next
+    /// start to load instead of rebuilding it. Call it at a clean stop, once nothing applies
+    /// any more; `leased_keys` are the live keys attached to a lease. The state is flushed
+    /// first. Does nothing for an engine without a directory, or when the stored state is not
+    /// the one in memory.
+    ///
+    /// # Errors
+    /// Storage failure, or the file cannot be written.
+    pub fn save_index_image(&self, leased_keys: Vec<(Vec<u8>, i64)>) -> Result<()> {
+        let Some(dir) = self.engine.dir() else {
+            return Ok(());
+        };
+        // What the image describes must be on disk: nothing applies while `self` is borrowed.
+        self.engine.flush()?;
+        let Some((applied_index, rev)) = stored_commit(&self.engine)? else {
+            return Ok(());
+        };
+        if rev != self.current_rev || !self.pending.is_empty() {
+            return Ok(());
+        }
+        let image = index_image::IndexImage {
+            applied_index,
+            current_rev: self.current_rev,
+            compact_rev: self.compact_rev,
+            size_bytes: self.size_bytes,
+            index: self.index.clone(),
+            leased_keys,
+        };
+        let path = dir.join(KEY_INDEX_IMAGE);
+        index_image::save(&path, &image).map_err(|e| {
+            // A half-written image is never used (checksum), but do not leave one behind.
+            let _ = index_image::discard(&path);
+            MvccError::Storage(StorageError::Backend(Box::new(e)))
         })
     }
 
     /// The live keys attached to a lease, as stored (for the lessor at start); each key once.
     pub fn take_leased_keys(&mut self) -> Vec<(Vec<u8>, i64)> {
-        let leased = std::mem::take(&mut self.leased_at_open);
+        let leased = match std::mem::replace(
+            &mut self.leased_at_open,
+            LeasedAtOpen::Revisions(Vec::new()),
+        ) {
+            LeasedAtOpen::Keys(keys) => return keys,
+            LeasedAtOpen::Revisions(revs) => revs,
+        };
         let mut by_rev: HashMap<Revision, i64> = leased.into_iter().collect();
         if by_rev.is_empty() {
             return Vec::new();
@@ -927,6 +1030,89 @@ mod tests {
         assert_eq!((kvs.len(), count), (0, 2));
         let (_, count) = s.range_at(b"d", b"a", 0, 0, false).expect("range");
         assert_eq!(count, 0, "an inverted range is empty");
+    }
+
+    /// Every key-value at every revision from the compacted one on, and the store's counters.
+    fn everything(s: &MvccStore) -> (Vec<Vec<KeyValue>>, i64, i64, u64) {
+        let history = (s.compact_rev().max(1)..=s.current_rev())
+            .map(|at| s.range_at(b"\0", b"\0", at, 0, false).expect("range").0)
+            .collect();
+        (history, s.current_rev(), s.compact_rev(), s.size_bytes)
+    }
+
+    /// A store on disk with history: updates, a delete, a compaction and a leased key.
+    fn store_with_history(dir: &std::path::Path) -> MvccStore {
+        let mut s = MvccStore::open(Engine::open(dir).expect("engine")).expect("store");
+        for i in 0..50 {
+            commit(&mut s, |t| {
+                t.put(format!("k{i:02}").as_bytes(), b"1", 0).expect("put");
+            });
+        }
+        commit(&mut s, |t| {
+            t.put(b"k01", b"2", 0).expect("put");
+            t.put(b"leased", b"v", 7).expect("put");
+        });
+        commit(&mut s, |t| {
+            t.delete_range(b"k02", b"").expect("delete");
+        });
+        let mut batch = StateBatch::default();
+        s.compact(20, &mut batch).expect("compact");
+        s.engine().apply_state(batch).expect("apply");
+        commit(&mut s, |t| {
+            t.put(b"k03", b"3", 0).expect("put");
+        });
+        s.clear_pending();
+        s
+    }
+
+    #[test]
+    fn the_key_index_saved_at_a_clean_stop_is_loaded_once_and_matches_a_rebuild() {
+        let dir = tempfile::tempdir().expect("dir");
+        let image = dir.path().join(KEY_INDEX_IMAGE);
+        let s = store_with_history(dir.path());
+        let before = everything(&s);
+        s.save_index_image(vec![(b"leased".to_vec(), 7)])
+            .expect("save");
+        drop(s);
+        assert!(image.exists());
+
+        let mut loaded = MvccStore::open(Engine::open(dir.path()).expect("engine")).expect("open");
+        assert!(!image.exists(), "an image serves one start only");
+        assert!(
+            matches!(loaded.leased_at_open, LeasedAtOpen::Keys(_)),
+            "the image was used"
+        );
+        assert_eq!(everything(&loaded), before);
+        assert_eq!(loaded.take_leased_keys(), vec![(b"leased".to_vec(), 7)]);
+        drop(loaded);
+
+        let mut rebuilt = MvccStore::open(Engine::open(dir.path()).expect("engine")).expect("open");
+        assert!(matches!(rebuilt.leased_at_open, LeasedAtOpen::Revisions(_)));
+        assert_eq!(everything(&rebuilt), before);
+        assert_eq!(rebuilt.take_leased_keys(), vec![(b"leased".to_vec(), 7)]);
+    }
+
+    #[test]
+    fn a_key_index_image_older_than_the_state_is_not_used() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut s = store_with_history(dir.path());
+        s.save_index_image(Vec::new()).expect("save");
+        // A write after the image was taken (as a start that crashed before removing it).
+        commit(&mut s, |t| {
+            t.put(b"later", b"v", 0).expect("put");
+        });
+        s.engine().flush().expect("flush");
+        drop(s);
+        let reopened = MvccStore::open(Engine::open(dir.path()).expect("engine")).expect("open");
+        assert!(matches!(
+            reopened.leased_at_open,
+            LeasedAtOpen::Revisions(_)
+        ));
+        let (kvs, _) = reopened
+            .range_at(b"later", b"", 0, 0, false)
+            .expect("range");
+        assert_eq!(kvs.len(), 1, "the rebuilt index has the later write");
+        assert!(!dir.path().join(KEY_INDEX_IMAGE).exists());
     }
 
     #[test]

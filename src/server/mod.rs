@@ -120,6 +120,16 @@ impl ServerHandle {
         let _ = tokio::task::spawn_blocking(move || self.flusher.stop()).await;
         if let Err(e) = self.engine.flush() {
             error!(error = %e, "final flush failed");
+            return;
+        }
+        // The next start loads the key index instead of rebuilding it from every record.
+        let state = self.core.state.clone();
+        match tokio::task::spawn_blocking(move || state.save_index_image()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                warn!(error = %e, "cannot save the key index; the next start rebuilds it")
+            }
+            Err(e) => warn!(error = %e, "cannot save the key index; the next start rebuilds it"),
         }
     }
 }

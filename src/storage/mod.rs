@@ -90,6 +90,8 @@ impl Default for EngineOptions {
 #[derive(Clone)]
 pub struct Engine {
     backend: Arc<dyn KvBackend>,
+    /// The directory of an engine on disk.
+    dir: Option<Arc<Path>>,
 }
 
 /// A set of writes to the state tree applied atomically.
@@ -167,7 +169,16 @@ impl Engine {
     /// # Errors
     /// Fails when the backend cannot open or recover the files.
     pub fn open_with(dir: &Path, options: EngineOptions) -> Result<Self> {
-        Self::with_backend(Arc::new(SledBackend::open(dir, options.cache_bytes)?))
+        let mut engine =
+            Self::with_backend(Arc::new(SledBackend::open(dir, options.cache_bytes)?))?;
+        engine.dir = Some(dir.into());
+        Ok(engine)
+    }
+
+    /// The directory the engine lives in (`None` for one in memory or a temporary one): files
+    /// kept beside the database, such as the key index image, go there.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
     /// A throw-away database in memory (unit tests).
@@ -192,7 +203,7 @@ impl Engine {
     /// # Errors
     /// Backend failure, or a journal record that does not decode.
     pub fn with_backend(backend: Arc<dyn KvBackend>) -> Result<Self> {
-        let engine = Self { backend };
+        let engine = Self { backend, dir: None };
         engine.finish_journaled_batch()?;
         Ok(engine)
     }

@@ -130,3 +130,85 @@ async fn keep_alive_and_expiry() {
     })
     .await;
 }
+
+/// A clean stop saves the key index and the next start loads it (`member/kvd/key-index`):
+/// everything a rebuild would give must come back, the keys attached to leases included.
+#[tokio::test]
+async fn a_clean_restart_keeps_keys_history_and_lease_attachments() {
+    let mut m = Member::start().await;
+    let image = m.dir.path().join("member").join("kvd").join("key-index");
+    let lease_id = within(async {
+        let mut lease = m.lease().await;
+        let mut kv = m.kv().await;
+        let g = lease
+            .lease_grant(LeaseGrantRequest { ttl: 60, id: 0 })
+            .await
+            .expect("grant")
+            .into_inner();
+        for (key, value, lease) in [
+            ("a", "1", 0),
+            ("a", "2", 0),
+            ("b", "1", g.id),
+            ("c", "1", g.id),
+        ] {
+            kv.put(PutRequest {
+                key: key.into(),
+                value: value.into(),
+                lease,
+                ..Default::default()
+            })
+            .await
+            .expect("put");
+        }
+        g.id
+    })
+    .await;
+    m.stop().await;
+    assert!(image.exists(), "a clean stop saves the key index");
+    m.start_again().await;
+    assert!(!image.exists(), "the next start takes it");
+    within(async {
+        let mut lease = m.lease().await;
+        let mut kv = m.kv().await;
+        let old = kv
+            .range(RangeRequest {
+                key: "a".into(),
+                revision: 2,
+                ..Default::default()
+            })
+            .await
+            .expect("range at an old revision")
+            .into_inner();
+        assert_eq!(old.kvs[0].value, b"1", "history is kept");
+        let ttl = lease
+            .lease_time_to_live(LeaseTimeToLiveRequest {
+                id: lease_id,
+                keys: true,
+            })
+            .await
+            .expect("ttl")
+            .into_inner();
+        assert_eq!(ttl.keys, vec![b"b".to_vec(), b"c".to_vec()]);
+        lease
+            .lease_revoke(LeaseRevokeRequest { id: lease_id })
+            .await
+            .expect("revoke");
+        let all = kv
+            .range(RangeRequest {
+                key: "a".into(),
+                range_end: "z".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("range")
+            .into_inner();
+        let keys: Vec<_> = all.kvs.iter().map(|kv| kv.key.clone()).collect();
+        assert_eq!(
+            keys,
+            vec![b"a".to_vec()],
+            "revoking deletes the attached keys"
+        );
+        assert_eq!(all.header.expect("header").revision, 6);
+    })
+    .await;
+}
