@@ -144,7 +144,7 @@ fn decode(bytes: &[u8]) -> Option<IndexImage> {
             let sub = decode_varint(&mut buf).ok()? as i64;
             let (&tomb, rest) = buf.split_first()?;
             buf = rest;
-            if sub < 0 || sub >= 1 << 31 {
+            if !(0..1 << 31).contains(&sub) {
                 return None;
             }
             ki.push(Revision::new(main, sub), tomb != 0);
