@@ -3,8 +3,7 @@
 //! are behind; import when a member installs a snapshot or a data dir is restored from one.
 
 use crate::apply::{
-    import_lease, read_applied_index, write_applied_index, write_snapshot_meta, Alarms, Persisted,
-    SharedState,
+    read_applied_index, write_applied_index, write_snapshot_meta, Alarms, Persisted, SharedState,
 };
 use crate::cluster::{Member, Membership};
 use crate::etcd_snapshot::{
@@ -169,6 +168,16 @@ fn parse_member(id: u64, json: &str) -> Result<Member, StorageError> {
     })
 }
 
+/// Reads a snapshot raft delivered (the leader's image, in etcd's bbolt format) into etcd's
+/// backend form, ready for [`import`].
+///
+/// # Errors
+/// The image is not a bbolt database kvd can read.
+pub fn read_image(data: &[u8]) -> Result<EtcdBackend, StorageError> {
+    let db = crate::bbolt::Db::read(data).map_err(|e| invalid("snapshot", e))?;
+    EtcdBackend::from_bolt(&db).map_err(|e| invalid("snapshot", e))
+}
+
 /// What to do with the membership a snapshot carries.
 pub enum MembershipSource {
     /// Keep the snapshot's members (a member installing its leader's snapshot).
@@ -210,7 +219,7 @@ pub fn import(
     let mut batch = StateBatch::default();
     MvccStore::import(&mut batch, &records, current, compact);
     for l in &backend.leases {
-        import_lease(&mut batch, l.id, l.ttl);
+        crate::lease::persist::record_grant(&mut batch, l.id, l.ttl);
     }
     let mut membership = Membership::default();
     membership.set_cluster_id(cluster_id, &mut batch);

@@ -10,9 +10,7 @@ mod waiters;
 
 pub use alarms::Alarms;
 pub use persisted::Persisted;
-pub use state::{
-    import_lease, read_applied_index, write_applied_index, write_snapshot_meta, SharedState,
-};
+pub use state::{read_applied_index, write_applied_index, write_snapshot_meta, SharedState};
 pub use waiters::{ApplyResponse, ApplyResult, Waiters};
 
 use std::sync::Arc;
@@ -40,7 +38,6 @@ use crate::watch::WatchHub;
 const APPLIED_INDEX: &[u8] = b"m/applied_index";
 /// raft's metadata of the snapshot the state was last restored from.
 const SNAPSHOT_META: &[u8] = b"m/raft_snapshot_meta";
-const LEASE_PREFIX: &[u8] = b"l/";
 
 /// Why a command was refused when applied (deterministic: every member refuses it alike).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -235,7 +232,7 @@ impl Applier {
                 let now = crate::lease::now();
                 match self.state.lessor.lock().grant(g.id, g.ttl, now) {
                     Ok(ttl) => {
-                        batch.put(lease_key(g.id), ttl.to_be_bytes());
+                        crate::lease::persist::record_grant(batch, g.id, ttl);
                         Ok(ApplyResponse::LeaseGrant(LeaseGrantResponse {
                             header: header(mvcc.current_rev()),
                             id: g.id,
@@ -250,7 +247,7 @@ impl Applier {
                 let revoked = self.state.lessor.lock().revoke(r.id);
                 match revoked {
                     Ok(lease) => {
-                        batch.delete(lease_key(r.id));
+                        crate::lease::persist::record_revoke(batch, r.id);
                         let keys: Vec<Vec<u8>> = lease.keys.into_iter().collect();
                         self.write(mvcc, batch, events, |txn| {
                             for k in &keys {
@@ -433,12 +430,6 @@ fn header(revision: i64) -> Option<ResponseHeader> {
     })
 }
 
-fn lease_key(id: i64) -> Vec<u8> {
-    let mut k = LEASE_PREFIX.to_vec();
-    k.extend_from_slice(&id.to_be_bytes());
-    k
-}
-
 impl StateMachine for Applier {
     fn applied_index(&self) -> u64 {
         self.applied_index
@@ -527,16 +518,7 @@ impl StateMachine for Applier {
 
     fn restore(&mut self, index: u64, data: &[u8], raft_meta: &[u8]) -> Result<(), StorageError> {
         let _in_progress = crate::metrics::server::snapshot_apply();
-        let db = crate::bbolt::Db::read(data).map_err(|e| StorageError::Corrupt {
-            what: "snapshot".into(),
-            detail: e.to_string(),
-        })?;
-        let backend = crate::etcd_snapshot::EtcdBackend::from_bolt(&db).map_err(|e| {
-            StorageError::Corrupt {
-                what: "snapshot".into(),
-                detail: e.to_string(),
-            }
-        })?;
+        let backend = crate::snapshot::read_image(data)?;
         let cluster_id = self.state.membership.read().cluster_id;
         self.state.reload_with(&self.engine, || {
             crate::snapshot::import(

@@ -34,7 +34,7 @@ impl SharedState {
     /// Storage failure or corrupt records.
     pub fn load(engine: &Engine, min_lease_ttl: i64) -> Result<Self, StorageError> {
         let mut store = open_mvcc(engine)?;
-        let lessor = load_lessor(engine, &mut store, min_lease_ttl)?;
+        let lessor = crate::lease::persist::load(engine, &mut store, min_lease_ttl)?;
         let membership = Membership::load(engine)?;
         let alarms = Alarms::load(engine)?;
         let auth = crate::auth::AuthStore::load(engine)?;
@@ -93,7 +93,7 @@ impl SharedState {
             let l = self.lessor.lock();
             (l.min_ttl(), l.is_primary(), l.promote_extension())
         };
-        let mut lessor = load_lessor(engine, &mut store, min_ttl)?;
+        let mut lessor = crate::lease::persist::load(engine, &mut store, min_ttl)?;
         lessor.set_promote_extension(extension);
         if primary {
             lessor.promote(crate::lease::now());
@@ -121,31 +121,6 @@ fn storage_error(e: MvccError) -> StorageError {
             detail: other.to_string(),
         },
     }
-}
-
-/// Leases from storage, with the keys attached to them (every live key names its lease).
-fn load_lessor(
-    engine: &Engine,
-    store: &mut MvccStore,
-    min_ttl: i64,
-) -> Result<Lessor, StorageError> {
-    let mut lessor = Lessor::new(min_ttl);
-    for (k, v) in engine.state_scan_prefix(LEASE_PREFIX)? {
-        let id = k[LEASE_PREFIX.len()..].try_into().map(i64::from_be_bytes);
-        let ttl = v.as_slice().try_into().map(i64::from_be_bytes);
-        if let (Ok(id), Ok(ttl)) = (id, ttl) {
-            lessor.restore(id, ttl);
-        }
-    }
-    for (key, lease) in store.take_leased_keys() {
-        lessor.attach(&key, 0, lease);
-    }
-    Ok(lessor)
-}
-
-/// Writes a lease record into `batch` (restoring a snapshot).
-pub fn import_lease(batch: &mut StateBatch, id: i64, ttl: i64) {
-    batch.put(lease_key(id), ttl.to_be_bytes());
 }
 
 /// Ends `batch` with the commit record: the applied index and the current revision.

@@ -4,6 +4,8 @@
 //! leader's business, as in etcd: only the leader keeps deadlines, and it proposes a revoke when
 //! a lease expires. A member that becomes leader gives every lease its full remaining TTL again.
 
+pub mod persist;
+
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
