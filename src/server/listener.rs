@@ -112,19 +112,17 @@ fn grpc_routes(core: Arc<Core>) -> axum::Router {
             .await;
     });
     let grpc = grpc.add_service(health);
-    let guard = super::guards::TxnGuard {
-        max_message: max,
-        max_txn_ops: core.limits.max_txn_ops,
+    let checks = super::guards::CallChecks {
+        core: core.clone(),
+        txn: super::guards::TxnGuard {
+            max_message: max,
+            max_txn_ops: core.limits.max_txn_ops,
+        },
     };
     grpc.prepare()
         .into_axum_router()
-        .layer(axum::middleware::map_response(grpc_go_messages))
         .layer(axum::middleware::from_fn(move |request, next| {
-            guard.check(request, next)
-        }))
-        .layer(axum::middleware::from_fn({
-            let core = core.clone();
-            move |request, next| super::guards::require_leader(core.clone(), request, next)
+            checks.clone().run(request, next)
         }))
         // Outside the status rewrite and the guards, so that calls are counted with the codes
         // clients see.
@@ -273,38 +271,4 @@ async fn serve_connection<S>(
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn).await;
         }
     }
-}
-
-/// grpc-go's wording for a message over the size limit, which etcd clients show verbatim:
-/// tonic answers `OutOfRange` "Error, decoded message length too large: found N bytes, the
-/// limit is: M bytes" where grpc-go (and so etcd) answers `ResourceExhausted` "grpc: received
-/// message larger than max (N vs. M)".
-async fn grpc_go_messages(mut response: axum::response::Response) -> axum::response::Response {
-    let headers = response.headers_mut();
-    if headers.get("grpc-status").and_then(|v| v.to_str().ok()) != Some("11") {
-        return response;
-    }
-    let Some(message) = headers.get("grpc-message").and_then(|v| v.to_str().ok()) else {
-        return response;
-    };
-    let Some(status) = crate::api::status::grpc_go_size_status(&percent_decode(message)) else {
-        return response;
-    };
-    if let Ok(v) = http::HeaderValue::from_str(&percent_encode(status.message())) {
-        headers.insert("grpc-message", v);
-        headers.insert("grpc-status", http::HeaderValue::from(status.code() as i32));
-    }
-    response
-}
-
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-fn percent_encode(s: &str) -> String {
-    // gRPC's grpc-message encoding: every byte outside printable ASCII, and '%' itself.
-    const GRPC_MESSAGE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
-    percent_encoding::utf8_percent_encode(s, GRPC_MESSAGE).to_string()
 }
