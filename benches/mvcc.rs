@@ -4,9 +4,7 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use kvd::mvcc::MvccStore;
-use kvd::storage::{Engine, StateBatch};
-use kvd::watch::{WatchHub, WatchSpec};
+use kvd::internals::{Engine, Event, MvccStore, StateBatch, WatchHub, WatchSpec};
 use parking_lot::RwLock;
 
 fn store_with(keys: usize) -> MvccStore {
@@ -17,7 +15,7 @@ fn store_with(keys: usize) -> MvccStore {
     store
 }
 
-fn put(store: &mut MvccStore, key: &[u8], value: &[u8]) -> Vec<kvd::mvcc::Event> {
+fn put(store: &mut MvccStore, key: &[u8], value: &[u8]) -> Vec<Event> {
     let mut batch = StateBatch::default();
     let mut txn = store.write(&mut batch);
     txn.put(key, value, 0).expect("put");

@@ -64,7 +64,7 @@ fn main() -> ExitCode {
         }
         Ok(Invocation::Version) => {
             println!("kvd Version: {}", env!("CARGO_PKG_VERSION"));
-            println!("etcd API Version: {}", kvd::api::core::ETCD_VERSION);
+            println!("etcd API Version: {}", kvd::version::ETCD_VERSION);
             ExitCode::SUCCESS
         }
         Ok(Invocation::Help(text)) => {

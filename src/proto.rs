@@ -22,7 +22,7 @@ pub mod v3electionpb {
     tonic::include_proto!("v3electionpb");
 }
 /// kvd's replicated commands and member-to-member service.
-pub mod kvdpb {
+pub(crate) mod kvdpb {
     tonic::include_proto!("kvdpb");
 }
 

@@ -319,7 +319,7 @@ impl JwtKeys {
     /// A token for `user` at auth revision `revision`.
     ///
     /// # Errors
-    /// [`JwtError::VerifyOnly`] without a private key; a signer failure.
+    /// `JwtError::VerifyOnly` without a private key; a signer failure.
     pub fn sign(&self, user: &str, revision: u64) -> Result<String, JwtError> {
         let key = self.signer.as_ref().ok_or(JwtError::VerifyOnly)?;
         let exp = now_secs().saturating_add(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX));

@@ -27,7 +27,7 @@ pub mod token;
 
 use thiserror::Error;
 
-pub use credentials::{current_credentials, with_credentials, CertIdentity, Credentials};
+pub use credentials::{current_credentials, with_credentials, Credentials};
 pub use store::AuthStore;
 pub use token::{AuthOptions, AuthOptionsError, TokenKind, Tokens};
 

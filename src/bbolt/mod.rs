@@ -2,7 +2,7 @@
 //! backend in and streams as a Maintenance snapshot.
 //!
 //! This module owns the on-disk page format only: it turns bytes into nested buckets of ordered
-//! key/value pairs ([`Db::read`]) and nested buckets back into a complete file ([`write`]). It knows
+//! key/value pairs ([`Db::read`]) and nested buckets back into a complete file ([`write()`]). It knows
 //! nothing of etcd's bucket layout (that is `etcd_snapshot`'s job) and imports nothing from kvd.
 //!
 //! # The format facts this module relies on
@@ -148,7 +148,7 @@ pub struct Db {
     /// The root bucket's sequence number (bbolt's `NextSequence` counter; normally 0).
     pub root_sequence: u64,
     /// The file's figures when the database was read from a file; all zero for a database built in
-    /// memory. [`write`] does not use them.
+    /// memory. [`write()`] does not use them.
     pub info: FileInfo,
 }
 

@@ -28,7 +28,6 @@ use crate::api::v3lock::LockService;
 use crate::api::watch::WatchService;
 use crate::api::Core;
 
-pub use error::GatewayError;
 pub use json::JsonCodec;
 
 /// What every gateway handler shares: the member and the services it calls.

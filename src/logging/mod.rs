@@ -2,14 +2,14 @@
 //! `--log-format`.
 //!
 //! `--logger zap` writes etcd 3.5's structured lines: one JSON object per line with `level`,
-//! `ts`, `caller` and `msg` first, then the event's fields ([`zap`]); `--log-format console`
+//! `ts`, `caller` and `msg` first, then the event's fields (`zap`); `--log-format console`
 //! (etcd 3.6) writes zap's tab-separated console lines instead. The default (`capnslog`, etcd
 //! 3.4's default logger) is human-readable text. Every line goes to each of the
-//! `--log-outputs` ([`outputs`]). `KVD_LOG` (a `tracing` filter such as `kvd=debug,raft=info`)
+//! `--log-outputs` (`outputs`). `KVD_LOG` (a `tracing` filter such as `kvd=debug,raft=info`)
 //! overrides `--log-level`.
 
-pub mod outputs;
-pub mod zap;
+mod outputs;
+mod zap;
 
 use std::sync::Arc;
 

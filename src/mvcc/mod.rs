@@ -13,12 +13,10 @@ mod store;
 
 pub use ops::{
     check_txn_requests, compare_path, delete_range, is_read_only, put, range, run_read_only_txn,
-    run_txn, ReadView, TxnOutcome,
+    run_txn,
 };
 pub use revision::Revision;
-pub use store::{
-    stored_commit, write_commit_record, Event, EventKind, LeaseAttach, MvccStore, WriteTxn,
-};
+pub use store::{stored_commit, write_commit_record, Event, EventKind, MvccStore, WriteTxn};
 
 use thiserror::Error;
 

@@ -336,7 +336,7 @@ impl MvccStore {
     /// Checks that `rev` (0 = current) can be read.
     ///
     /// # Errors
-    /// [`MvccError::FutureRev`] or [`MvccError::Compacted`].
+    /// `MvccError::FutureRev` or `MvccError::Compacted`.
     pub fn check_rev(&self, rev: i64) -> Result<i64> {
         let rev = if rev <= 0 { self.current_rev } else { rev };
         if rev > self.current_rev {
@@ -570,8 +570,8 @@ impl MvccStore {
     /// Compacts history up to `rev`, removing unreachable values through `batch`.
     ///
     /// # Errors
-    /// [`MvccError::Compacted`] when `rev` is at or below the last compaction,
-    /// [`MvccError::FutureRev`] when it is above the current revision.
+    /// `MvccError::Compacted` when `rev` is at or below the last compaction,
+    /// `MvccError::FutureRev` when it is above the current revision.
     pub fn compact(&mut self, rev: i64, batch: &mut StateBatch) -> Result<()> {
         if rev <= self.compact_rev {
             return Err(MvccError::Compacted);

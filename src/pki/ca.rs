@@ -93,8 +93,6 @@ pub fn create(common_name: &str, key_type: KeyType, window: &Window) -> Result<N
 pub struct Ca {
     /// The CA certificate file.
     pub cert_path: PathBuf,
-    /// The CA key file.
-    pub key_path: PathBuf,
     /// The CA certificate.
     pub cert: CertInfo,
     /// The CA key.
@@ -179,7 +177,6 @@ impl Ca {
         }
         Ok(Ca {
             cert_path: cert_path.to_path_buf(),
-            key_path: key_path.to_path_buf(),
             cert,
             key,
         })

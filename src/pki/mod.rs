@@ -10,39 +10,39 @@
 //! chain exactly as kvd's listeners and dials do; never on the server's own modules.
 //!
 //! Module map:
-//! - [`cli`]: the clap parser and the dispatch to each command; `init`, `server`, `peer`,
+//! - `cli`: the clap parser and the dispatch to each command; `init`, `server`, `peer`,
 //!   `client`.
-//! - [`args`]: the option groups and the arguments of `cluster`, `inspect` and `check`.
-//! - [`error`]: [`PkiError`], the one error type of this module.
-//! - [`times`]: RFC 3339 dates, `--validity` durations and a certificate's validity window.
-//! - [`files`]: file naming conventions (cfssl / etcd), reading PEM, safe writing (no
+//! - `args`: the option groups and the arguments of `cluster`, `inspect` and `check`.
+//! - `error`: [`PkiError`], the one error type of this module.
+//! - `times`: RFC 3339 dates, `--validity` durations and a certificate's validity window.
+//! - `files`: file naming conventions (cfssl / etcd), reading PEM, safe writing (no
 //!   overwrite without `--force`, private keys 0600).
-//! - [`keys`]: key generation and loading private keys of any common PEM format.
-//! - [`ca`]: creating and loading the certificate authority.
-//! - [`issue`]: server / peer / client certificate profiles and host (SAN) parsing.
-//! - [`cluster`]: the whole-cluster command and its per-member YAML.
-//! - [`certinfo`]: a parsed certificate summary, fitness per role and the classic-mistake
+//! - `keys`: key generation and loading private keys of any common PEM format.
+//! - `ca`: creating and loading the certificate authority.
+//! - `issue`: server / peer / client certificate profiles and host (SAN) parsing.
+//! - `cluster`: the whole-cluster command and its per-member YAML.
+//! - `certinfo`: a parsed certificate summary, fitness per role and the classic-mistake
 //!   warnings, shared by `inspect` and `check`.
-//! - [`inspect`]: the `inspect` command.
-//! - [`check`]: the `check` command's file checks.
-//! - [`finding`]: one line of the `check` report.
-//! - [`probe`]: the `check` command's live TLS handshake (the server's certificate judged by
+//! - `inspect`: the `inspect` command.
+//! - `check`: the `check` command's file checks.
+//! - `finding`: one line of the `check` report.
+//! - `probe`: the `check` command's live TLS handshake (the server's certificate judged by
 //!   `x509`) and failure classification.
 
-pub mod args;
-pub mod ca;
-pub mod certinfo;
-pub mod check;
-pub mod cli;
-pub mod cluster;
-pub mod error;
-pub mod files;
-pub mod finding;
-pub mod inspect;
-pub mod issue;
-pub mod keys;
-pub mod probe;
-pub mod times;
+mod args;
+mod ca;
+mod certinfo;
+mod check;
+mod cli;
+mod cluster;
+mod error;
+mod files;
+mod finding;
+mod inspect;
+mod issue;
+mod keys;
+mod probe;
+mod times;
 
 pub use error::PkiError;
 

@@ -52,11 +52,6 @@ impl LogBatch {
     fn push(&mut self, kind: u8, tag: u64, payload: Vec<u8>) {
         self.records.push((kind, tag, payload));
     }
-
-    /// True when nothing changed.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
 }
 
 struct Inner {
@@ -423,11 +418,6 @@ impl LogStore {
     pub fn purge(&self) -> Result<usize, StorageError> {
         let upto = self.snapshot_index();
         Ok(self.wal.lock().purge(upto)?)
-    }
-
-    /// Metadata of the latest snapshot point.
-    pub fn snapshot_metadata(&self) -> SnapshotMetadata {
-        self.inner.read().snapshot_meta.clone()
     }
 }
 

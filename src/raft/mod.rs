@@ -9,9 +9,12 @@ mod log_store;
 mod node;
 pub mod transport;
 
-pub use force::{force_new_cluster, ForcedCluster};
+pub use force::force_new_cluster;
 pub use log_store::{LogBatch, LogStore, SnapshotSource};
-pub use node::{NoPeers, NodeError, RaftConfig, RaftHandle, RaftNode, RaftStatus, Transport};
+pub use node::{NodeError, RaftConfig, RaftHandle, RaftNode};
+// Named outside this module only by the simulated network of `crate::sim`.
+#[cfg(test)]
+pub use node::Transport;
 
 use thiserror::Error;
 
@@ -64,8 +67,6 @@ pub enum Committed {
     Normal {
         /// Log index.
         index: u64,
-        /// Term.
-        term: u64,
         /// The proposed bytes.
         data: Vec<u8>,
     },
@@ -81,8 +82,6 @@ pub enum Committed {
     ConfChange {
         /// Log index.
         index: u64,
-        /// Term.
-        term: u64,
         /// The changes.
         changes: Vec<MemberChange>,
         /// The proposer's context bytes.

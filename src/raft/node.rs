@@ -241,17 +241,6 @@ pub trait Transport: Send + 'static {
     fn send(&mut self, msgs: Vec<Message>);
 }
 
-/// A transport for a single member: there is nobody to talk to.
-pub struct NoPeers;
-
-impl Transport for NoPeers {
-    fn send(&mut self, msgs: Vec<Message>) {
-        if !msgs.is_empty() {
-            debug!(count = msgs.len(), "dropping raft messages: no peers");
-        }
-    }
-}
-
 struct PendingRead {
     replies: Vec<oneshot::Sender<Result<u64, ProposeError>>>,
     issued_tick: u64,
@@ -731,7 +720,6 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
                 }),
                 EntryType::EntryNormal => out.push(Committed::Normal {
                     index: e.index,
-                    term: e.term,
                     data: e.take_data().to_vec(),
                 }),
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
@@ -755,7 +743,6 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
                         .collect();
                     out.push(Committed::ConfChange {
                         index: e.index,
-                        term: e.term,
                         changes,
                         context: cc.context.to_vec(),
                     });

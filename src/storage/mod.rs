@@ -86,7 +86,7 @@ impl Default for EngineOptions {
     }
 }
 
-/// The state database of one member, over a [`KvBackend`].
+/// The state database of one member, over a `KvBackend`.
 #[derive(Clone)]
 pub struct Engine {
     backend: Arc<dyn KvBackend>,

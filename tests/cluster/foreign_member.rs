@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::client;
-use crate::harness::{free_port, testing_kvd, Cluster, ClusterOpts, Node, Spec};
+use crate::harness::{stable_port, testing_kvd, Cluster, ClusterOpts, Node, Spec};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -20,10 +20,10 @@ fn a_member_of_another_cluster_is_refused_and_logged_on_both_sides() {
         let all = [0, 1, 2];
         let leader = c.wait_leader(&all, None, WAIT).await;
         let target = (leader + 1) % 3;
-        let port = free_port();
+        let port = stable_port();
         let spec = Spec {
             name: "intruder".into(),
-            client_port: free_port(),
+            client_port: stable_port(),
             peer_port: port,
             advertised_peer_port: port,
             peer_scheme: c.opts().peer_scheme,

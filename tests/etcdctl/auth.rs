@@ -442,10 +442,10 @@ fn jwt_tokens_interoperate_with_etcd() {
             .skip(1)
             .filter_map(|kv| kv.split_once('='))
             .collect();
-        let kvd_keys = kvd::auth::jwt::JwtKeys::from_options(&options).expect("kvd reads the keys");
+        let kvd_keys = kvd::internals::JwtKeys::from_options(&options).expect("kvd reads the keys");
         let foreign_keys = foreign.map(|f| {
             let opts: Vec<(&str, &str)> = vec![("sign-method", method), ("priv-key", f.as_str())];
-            kvd::auth::jwt::JwtKeys::from_options(&opts).expect("other key")
+            kvd::internals::JwtKeys::from_options(&opts).expect("other key")
         });
         let endpoint = format!("http://{}", etcd.endpoint());
         runtime().block_on(async {

@@ -23,7 +23,7 @@ use crate::support::temp::temp_dir;
 
 pub use crate::support::background::Bg;
 pub use crate::support::bins::{
-    etcd35_bin, etcd35_present, etcd_bin, etcdctl35_bin, etcdctl_bin, etcdutl35_bin, kvd_bin,
+    etcd35_bin, etcd_bin, etcdctl35_bin, etcdctl_bin, etcdutl35_bin, kvd_bin,
 };
 pub use crate::support::etcdctl_json::{b64, header_revision, kvs, kvs_in, lease_id, Kv};
 pub use crate::support::member::Member;
@@ -51,20 +51,6 @@ macro_rules! require_tools {
     () => {
         if !$crate::harness::tools_present() {
             eprintln!("skipped: etcdctl not installed (need /usr/bin/etcd and /usr/bin/etcdctl)");
-            return;
-        }
-    };
-}
-
-/// Returns early from a test (after saying why) when etcd 3.5.1's binaries are not installed
-/// (`scripts/install-etcd-3.5` installs them; `scripts/test-all` runs it).
-macro_rules! require_etcd35 {
-    () => {
-        if !$crate::harness::etcd35_present() {
-            eprintln!(
-                "skipped: etcd 3.5.1 not installed (need {}; run scripts/install-etcd-3.5)",
-                $crate::harness::etcd35_bin().display()
-            );
             return;
         }
     };

@@ -9,11 +9,12 @@
 //! Run: `cargo test --test etcdctl` (add `KVD_BIN=/path/to/server` to test another binary).
 
 #[macro_use]
+#[path = "../support/mod.rs"]
+mod support;
+#[macro_use]
 mod harness;
 mod differential;
 mod normalize;
-#[path = "../support/mod.rs"]
-mod support;
 
 mod auth;
 mod checkperf;

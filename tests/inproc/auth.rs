@@ -1121,8 +1121,8 @@ async fn gateway_calls_are_checked_as_their_token_user() {
 
 #[tokio::test]
 async fn certificate_common_name_is_the_user_only_with_client_cert_auth() {
-    use kvd::auth::credentials::scoped;
-    use kvd::auth::Credentials;
+    use kvd::internals::scoped;
+    use kvd::internals::Credentials;
     let m = Member::start().await;
     within(async {
         let root = enable_auth(&m).await;
@@ -1137,46 +1137,46 @@ async fn certificate_common_name_is_the_user_only_with_client_cert_auth() {
             common_name: Some(name.into()),
         };
         // without --client-cert-auth the certificate names nobody
-        let r = scoped(cn("alice"), kvd::api::kv::range(&core, &read("/app/x"))).await;
-        assert_eq!(r.expect_err("no user"), kvd::api::ApiError::UserEmpty);
+        let r = scoped(cn("alice"), kvd::internals::range(&core, &read("/app/x"))).await;
+        assert_eq!(r.expect_err("no user"), kvd::internals::ApiError::UserEmpty);
         let mut opts = core.state.tokens.options();
         opts.client_cert_auth = true;
         core.state.tokens.configure(opts);
-        scoped(cn("alice"), kvd::api::kv::range(&core, &read("/app/x")))
+        scoped(cn("alice"), kvd::internals::range(&core, &read("/app/x")))
             .await
             .expect("CN alice reads");
-        let r = scoped(cn("alice"), kvd::api::kv::range(&core, &read("/secret"))).await;
+        let r = scoped(cn("alice"), kvd::internals::range(&core, &read("/secret"))).await;
         assert_eq!(
             r.expect_err("alice may not"),
-            kvd::api::ApiError::PermissionDenied
+            kvd::internals::ApiError::PermissionDenied
         );
         // a CN that names no user reads nothing, and administration says so
-        let r = scoped(cn("mallory"), kvd::api::kv::range(&core, &read("/app/x"))).await;
+        let r = scoped(cn("mallory"), kvd::internals::range(&core, &read("/app/x"))).await;
         assert_eq!(
             r.expect_err("unknown user"),
-            kvd::api::ApiError::PermissionDenied
+            kvd::internals::ApiError::PermissionDenied
         );
-        let r = scoped(cn("mallory"), core.authorize(kvd::auth::check::Need::Admin)).await;
+        let r = scoped(cn("mallory"), core.authorize(kvd::internals::Need::Admin)).await;
         assert_eq!(
             r.expect_err("unknown user"),
-            kvd::api::ApiError::UserNotFound
+            kvd::internals::ApiError::UserNotFound
         );
         // a token wins over the certificate
         let both = Credentials {
             token: root.token.clone(),
             common_name: Some("alice".into()),
         };
-        scoped(both, kvd::api::kv::range(&core, &read("/secret")))
+        scoped(both, kvd::internals::range(&core, &read("/secret")))
             .await
             .expect("root's token");
         let both = Credentials {
             token: alice.token.clone(),
             common_name: Some("root".into()),
         };
-        let r = scoped(both, kvd::api::kv::range(&core, &read("/secret"))).await;
+        let r = scoped(both, kvd::internals::range(&core, &read("/secret"))).await;
         assert_eq!(
             r.expect_err("alice's token"),
-            kvd::api::ApiError::PermissionDenied
+            kvd::internals::ApiError::PermissionDenied
         );
     })
     .await;

@@ -11,9 +11,7 @@ use crate::support::output::Output;
 use crate::support::process::{exit_code, kill_and_reap, terminate, wait_timeout, Timing};
 use crate::support::temp::temp_dir;
 
-pub use crate::support::bins::{
-    etcd35_bin, etcd35_present, etcdctl35_bin, etcdctl_bin, etcdutl35_bin, kvd_bin,
-};
+pub use crate::support::bins::{etcd35_bin, etcdctl35_bin, etcdctl_bin, etcdutl35_bin, kvd_bin};
 pub use crate::support::ports::free_port;
 
 /// How long a server may take to answer after it was started.
@@ -24,19 +22,6 @@ const TIMING: Timing = Timing {
     poll: Duration::from_millis(20),
     term_grace: Duration::from_secs(5),
 };
-
-/// Returns early from a test when etcd 3.5.1 (the reference) is not installed.
-macro_rules! require_etcd35 {
-    () => {
-        if !$crate::harness::etcd35_present() {
-            eprintln!(
-                "skipped: etcd 3.5.1 not installed (need {}; run scripts/install-etcd-3.5)",
-                $crate::harness::etcd35_bin().display()
-            );
-            return;
-        }
-    };
-}
 
 /// Returns early from a test when a tool it drives is not installed.
 macro_rules! require_tool {

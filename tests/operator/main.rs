@@ -7,10 +7,11 @@
 //! Run: `cargo nextest run --test operator`.
 
 #[macro_use]
-mod harness;
-mod expo;
 #[path = "../support/mod.rs"]
 mod support;
+#[macro_use]
+mod harness;
+mod expo;
 
 mod health;
 mod listeners;

@@ -42,6 +42,21 @@ pub fn etcd35_present() -> bool {
     etcd35_bin().is_file() && etcdctl35_bin().is_file() && etcdutl35_bin().is_file()
 }
 
+/// Returns early from a test (after saying why) when etcd 3.5.1's binaries are not installed
+/// (`scripts/install-etcd-3.5` installs them; `scripts/test-all` runs it). A suite that uses
+/// it declares `#[macro_use] mod support;` before the modules with its tests.
+macro_rules! require_etcd35 {
+    () => {
+        if !$crate::support::bins::etcd35_present() {
+            eprintln!(
+                "skipped: etcd 3.5.1 not installed (need {}; run scripts/install-etcd-3.5)",
+                $crate::support::bins::etcd35_bin().display()
+            );
+            return;
+        }
+    };
+}
+
 /// The server under test: `KVD_BIN` if set (e.g. `/usr/bin/etcd`, to check the scenarios
 /// themselves against the reference), else the `kvd` binary cargo built for this package.
 /// A crate without a `kvd` binary (the scratch crate the etcdctl suite is also run in) falls

@@ -302,11 +302,6 @@ impl Wal {
         self.pending_max_tag = self.pending_max_tag.max(tag);
     }
 
-    /// True when records are queued.
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
     /// Writes the queued records and makes them durable (fdatasync).
     ///
     /// # Errors
@@ -373,11 +368,13 @@ impl Wal {
     }
 
     /// Number of segment files, the active one included.
+    #[cfg(test)]
     pub fn segments(&self) -> usize {
         self.sealed.len() + 1
     }
 
     /// Bytes written to the active segment so far.
+    #[cfg(test)]
     pub fn active_bytes(&self) -> u64 {
         self.active.offset
     }

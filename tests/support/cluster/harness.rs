@@ -1,16 +1,14 @@
 //! Process harness: members of a multi-member cluster as child processes.
 //!
-//! Owns free loopback ports, the [`Node`] process guard (start, readiness, kill -9, restart,
-//! log tail, killed on drop), and [`Cluster`] (start N members with or without peer proxies,
-//! add members at run time, find the leader, wait for catch-up, compare `hashkv`). Every URL
-//! and security flag comes from [`super::security`]; binary lookup and the process guard
-//! under [`Node`] come from [`crate::support`].
+//! Owns the [`Node`] process guard (start, readiness, kill -9, restart, log tail, killed on
+//! drop), and [`Cluster`] (start N members with or without peer proxies, add members at run
+//! time, find the leader, wait for catch-up, compare `hashkv`). Every URL
+//! and security flag comes from [`super::security`]; binary lookup, ports outside the
+//! ephemeral range and the process guard under [`Node`] come from [`crate::support`].
 
-use std::collections::HashSet;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitStatus;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kvd::proto::etcdserverpb::cluster_client::ClusterClient;
@@ -24,6 +22,7 @@ use crate::support::logged_process::{last_lines, LoggedProcess};
 use crate::support::temp::temp_dir;
 
 pub use crate::support::bins::{etcd_bin, kvd_bin};
+pub use crate::support::ports::stable_port;
 
 /// How long a member may take to become ready after it was started.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,47 +33,6 @@ pub const POLL: Duration = Duration::from_millis(50);
 /// kvd's own log lines.
 pub fn testing_kvd() -> bool {
     kvd_bin() != etcd_bin()
-}
-
-static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-
-/// Ports the kernel never picks as the local port of an outgoing connection: below the
-/// ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`), or above it when it starts low.
-fn non_ephemeral_ports() -> std::ops::Range<u16> {
-    let range =
-        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
-    let mut it = range
-        .split_whitespace()
-        .filter_map(|p| p.parse::<u16>().ok());
-    match (it.next(), it.next()) {
-        (Some(lo), _) if lo > 12_000 => 10_000..lo,
-        (_, Some(hi)) if hi < 63_000 => hi + 1..65_535,
-        _ => 10_000..30_000,
-    }
-}
-
-/// A loopback port that was free a moment ago, that this process never handed out before,
-/// and that lies outside the ephemeral range: a member's port stays free while the member
-/// is down between a kill and its restart, because no outgoing connection can take it.
-pub fn free_port() -> u16 {
-    let mut seen = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    let seen = seen.get_or_insert_with(HashSet::new);
-    let range = non_ephemeral_ports();
-    let span = u32::from(range.end - range.start);
-    // start somewhere different in every process, to stay clear of parallel test binaries
-    let mut offset = (std::process::id().wrapping_mul(7919)) % span;
-    for _ in 0..span {
-        let port = range.start + u16::try_from(offset).expect("offset below span");
-        offset = (offset + 1) % span;
-        if seen.contains(&port) {
-            continue;
-        }
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            seen.insert(port);
-            return port;
-        }
-    }
-    panic!("no free loopback port in {range:?}");
 }
 
 /// One member's network identity.
@@ -485,14 +443,14 @@ impl Cluster {
         let net = opts.proxied.then(|| Arc::new(Net::new()));
         let specs: Vec<Spec> = (0..opts.size)
             .map(|i| {
-                let peer_port = free_port();
+                let peer_port = stable_port();
                 let advertised_peer_port = match &net {
                     Some(n) => n.add_proxy(i, peer_port),
                     None => peer_port,
                 };
                 Spec {
                     name: format!("m{}", i + 1),
-                    client_port: free_port(),
+                    client_port: stable_port(),
                     peer_port,
                     advertised_peer_port,
                     peer_scheme: opts.peer_scheme,
@@ -504,7 +462,7 @@ impl Cluster {
             .map(|s| format!("{}={}", s.name, s.peer_url()))
             .collect::<Vec<_>>()
             .join(",");
-        let token = format!("kvd-cluster-{}", free_port());
+        let token = format!("kvd-cluster-{}", stable_port());
         let mut flags = opts.flags.clone();
         flags.extend(["--initial-cluster-token".to_string(), token.clone()]);
         let mut nodes: Vec<Node> = specs
@@ -543,14 +501,14 @@ impl Cluster {
     /// announcing another one).
     pub async fn announce_member(&mut self, name: &str, learner: bool, via: usize) -> Announced {
         let index = self.nodes.len();
-        let peer_port = free_port();
+        let peer_port = stable_port();
         let advertised_peer_port = match &self.net {
             Some(n) => n.add_proxy(index, peer_port),
             None => peer_port,
         };
         let spec = Spec {
             name: name.to_string(),
-            client_port: free_port(),
+            client_port: stable_port(),
             peer_port,
             advertised_peer_port,
             peer_scheme: self.opts.peer_scheme,
