@@ -253,7 +253,7 @@ impl MvccStore {
         })
     }
 
-    /// Writes the key index to a file beside the database (see [`index_image`]), for the next
+    /// Writes the key index to a file beside the database (`mvcc/index_image.rs`), for the next
     /// start to load instead of rebuilding it. Call it at a clean stop, once nothing applies
     /// any more; `leased_keys` are the live keys attached to a lease. The state is flushed
     /// first. Does nothing for an engine without a directory, or when the stored state is not
