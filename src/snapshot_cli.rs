@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
-use crate::cluster::{cluster_id, member_id, Identity, Member};
+use crate::cluster::{cluster_id, Identity, Member};
 use crate::etcd_snapshot::{self, ParseOptions, StatusFormat};
 use crate::raft::LogBatch;
 use crate::raft::LogStore;
@@ -165,13 +165,7 @@ fn restore(a: &RestoreArgs<'_>) -> Result<(), String> {
     mine.sort();
     let members: Vec<Member> = cluster
         .into_iter()
-        .map(|(name, urls)| Member {
-            id: member_id(&urls, a.token),
-            name,
-            peer_urls: urls,
-            client_urls: Vec::new(),
-            is_learner: false,
-        })
+        .map(|(name, urls)| Member::initial(name, urls, a.token))
         .collect();
     let me = members
         .iter()

@@ -10,7 +10,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tracing::{info, warn};
 
-use super::{cluster_id, member_id, Identity, Member};
+use super::{cluster_id, Identity, Member};
 use crate::apply::SharedState;
 use crate::config::{ClusterState, Config};
 use crate::raft::LogStore;
@@ -122,13 +122,7 @@ fn storage_error(cfg: &Config) -> impl Fn(StorageError) -> BootstrapError + '_ {
 fn initial_members(cfg: &Config) -> Result<(Vec<Member>, Identity), BootstrapError> {
     let members: Vec<Member> = group_initial_cluster(cfg)
         .into_iter()
-        .map(|(name, urls)| Member {
-            id: member_id(&urls, &cfg.initial_cluster_token),
-            name,
-            peer_urls: urls,
-            client_urls: Vec::new(),
-            is_learner: false,
-        })
+        .map(|(name, urls)| Member::initial(name, urls, &cfg.initial_cluster_token))
         .collect();
     let me = members
         .iter()

@@ -30,6 +30,18 @@ pub struct Member {
 }
 
 impl Member {
+    /// A voting member as `--initial-cluster` names it: its ID derived from its peer URLs and
+    /// the cluster token, no client URLs until it publishes them.
+    pub fn initial(name: String, peer_urls: Vec<String>, token: &str) -> Self {
+        Self {
+            id: member_id(&peer_urls, token),
+            name,
+            peer_urls,
+            client_urls: Vec::new(),
+            is_learner: false,
+        }
+    }
+
     /// The gRPC form.
     pub fn to_pb(&self) -> PbMember {
         PbMember {
