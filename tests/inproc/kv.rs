@@ -178,3 +178,109 @@ async fn compaction_and_revision_errors_and_restart() {
     })
     .await;
 }
+
+/// A range over more than 10 000 keys runs on a blocking thread and reads its values with one
+/// scan of the revision span: the answer must be the one a lookup per key gives, at the
+/// current revision and at an older one, with limits, keys only and counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_over_many_keys_match_single_gets() {
+    const KEYS: usize = 10_240;
+    let m = Member::start().await;
+    let mut kv = m.kv().await;
+    within(async {
+        let key = |i: usize| format!("big/{i:05}");
+        // 128 puts per transaction: the changes share main revisions and differ in sub ones.
+        let writer = kv.clone();
+        let put_all = |keys: Vec<usize>, prefix: &'static str| {
+            let mut kv = writer.clone();
+            async move {
+                for chunk in keys.chunks(128) {
+                    let success = chunk
+                        .iter()
+                        .map(|&i| RequestOp {
+                            request: Some(request_op::Request::RequestPut(put(
+                                &key(i),
+                                &format!("{prefix}{i}"),
+                            ))),
+                        })
+                        .collect();
+                    kv.txn(TxnRequest {
+                        success,
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("txn");
+                }
+            }
+        };
+        put_all((0..KEYS).collect(), "v").await;
+        let before = kv.range(get("big/00000")).await.expect("get").into_inner();
+        let loaded_at = before.header.expect("header").revision;
+        put_all((0..KEYS).step_by(2).collect(), "w").await;
+        let all = |revision: i64| RangeRequest {
+            key: "big/".into(),
+            range_end: "big0".into(),
+            revision,
+            ..Default::default()
+        };
+        let now = kv.range(all(0)).await.expect("range").into_inner();
+        assert_eq!(
+            (now.kvs.len(), now.count, now.more),
+            (KEYS, KEYS as i64, false)
+        );
+        for (i, got) in now.kvs.iter().enumerate() {
+            let want = if i % 2 == 0 {
+                format!("w{i}")
+            } else {
+                format!("v{i}")
+            };
+            assert_eq!(
+                (got.key.clone(), got.value.clone()),
+                (key(i).into_bytes(), want.into_bytes())
+            );
+        }
+        for i in [0, 1, 5_000, KEYS - 1] {
+            let one = kv.range(get(&key(i))).await.expect("get").into_inner();
+            assert_eq!(one.kvs[0], now.kvs[i], "key {i} alone and in the range");
+        }
+        let old = kv.range(all(loaded_at)).await.expect("range").into_inner();
+        assert_eq!(old.kvs.len(), KEYS);
+        assert!(old
+            .kvs
+            .iter()
+            .enumerate()
+            .all(|(i, kv)| kv.value == format!("v{i}").into_bytes() && kv.version == 1));
+        let limited = kv
+            .range(RangeRequest {
+                limit: 10,
+                ..all(0)
+            })
+            .await
+            .expect("range")
+            .into_inner();
+        assert_eq!(
+            (limited.kvs.len(), limited.count, limited.more),
+            (10, KEYS as i64, true)
+        );
+        let keys_only = kv
+            .range(RangeRequest {
+                keys_only: true,
+                ..all(0)
+            })
+            .await
+            .expect("range")
+            .into_inner();
+        assert_eq!(keys_only.kvs.len(), KEYS);
+        assert!(keys_only.kvs.iter().all(|kv| kv.value.is_empty()));
+        let counted = kv
+            .range(RangeRequest {
+                count_only: true,
+                ..all(0)
+            })
+            .await
+            .expect("range")
+            .into_inner();
+        assert_eq!((counted.kvs.len(), counted.count), (0, KEYS as i64));
+    })
+    .await;
+}
