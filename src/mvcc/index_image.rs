@@ -24,9 +24,9 @@ use super::revision::Revision;
 /// The first bytes of an image file (and its format version).
 const MAGIC: &[u8; 16] = b"kvd-key-index-1\n";
 
-/// The key index and what it was taken at.
-#[derive(Debug, Default)]
-pub struct IndexImage {
+/// What a key index image was taken at, and the store's size estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Taken {
     /// The raft index the state had applied.
     pub applied_index: u64,
     /// The store's current revision.
@@ -35,6 +35,13 @@ pub struct IndexImage {
     pub compact_rev: i64,
     /// Bytes of the stored key-values (the store's size estimate).
     pub size_bytes: u64,
+}
+
+/// A key index image read back.
+#[derive(Debug, Default)]
+pub struct IndexImage {
+    /// What it was taken at.
+    pub taken: Taken,
     /// Every key and its retained changes.
     pub index: BTreeMap<Box<[u8]>, KeyIndex>,
     /// The live keys attached to a lease, with the lease.
@@ -45,16 +52,21 @@ pub struct IndexImage {
 ///
 /// # Errors
 /// The file cannot be written.
-pub fn save(path: &Path, image: &IndexImage) -> std::io::Result<()> {
+pub fn save(
+    path: &Path,
+    taken: Taken,
+    index: &BTreeMap<Box<[u8]>, KeyIndex>,
+    leased_keys: &[(Vec<u8>, i64)],
+) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut body = Vec::with_capacity(image.index.len() * 32 + 64);
+    let mut body = Vec::with_capacity(index.len() * 32 + 64);
     body.extend_from_slice(MAGIC);
-    encode_varint(image.applied_index, &mut body);
-    encode_varint(image.current_rev as u64, &mut body);
-    encode_varint(image.compact_rev as u64, &mut body);
-    encode_varint(image.size_bytes, &mut body);
-    encode_varint(image.index.len() as u64, &mut body);
-    for (key, ki) in &image.index {
+    encode_varint(taken.applied_index, &mut body);
+    encode_varint(taken.current_rev as u64, &mut body);
+    encode_varint(taken.compact_rev as u64, &mut body);
+    encode_varint(taken.size_bytes, &mut body);
+    encode_varint(index.len() as u64, &mut body);
+    for (key, ki) in index {
         put_bytes(key, &mut body);
         let changes: Vec<_> = ki.changes().collect();
         encode_varint(changes.len() as u64, &mut body);
@@ -64,8 +76,8 @@ pub fn save(path: &Path, image: &IndexImage) -> std::io::Result<()> {
             body.push(u8::from(c.tombstone));
         }
     }
-    encode_varint(image.leased_keys.len() as u64, &mut body);
-    for (key, lease) in &image.leased_keys {
+    encode_varint(leased_keys.len() as u64, &mut body);
+    for (key, lease) in leased_keys {
         put_bytes(key, &mut body);
         encode_varint(*lease as u64, &mut body);
     }
@@ -161,10 +173,12 @@ fn decode(bytes: &[u8]) -> Option<IndexImage> {
         return None;
     }
     Some(IndexImage {
-        applied_index,
-        current_rev,
-        compact_rev,
-        size_bytes,
+        taken: Taken {
+            applied_index,
+            current_rev,
+            compact_rev,
+            size_bytes,
+        },
         // Written in key order: collecting sorted entries builds the tree in one pass.
         index: entries.into_iter().collect(),
         leased_keys,
@@ -193,10 +207,12 @@ mod tests {
         b.push(Revision::new(3, 0), false);
         index.insert(Box::<[u8]>::from(&b"b\xff"[..]), b);
         IndexImage {
-            applied_index: 42,
-            current_rev: 7,
-            compact_rev: -1,
-            size_bytes: 1234,
+            taken: Taken {
+                applied_index: 42,
+                current_rev: 7,
+                compact_rev: -1,
+                size_bytes: 1234,
+            },
             index,
             leased_keys: vec![(b"b\xff".to_vec(), 0x7fff_0000_0000_0001)],
         }
@@ -209,10 +225,7 @@ mod tests {
                 .map(|(k, ki)| (k.to_vec(), ki.changes().collect()))
                 .collect()
         };
-        (a.applied_index, a.current_rev, a.compact_rev, a.size_bytes)
-            == (b.applied_index, b.current_rev, b.compact_rev, b.size_bytes)
-            && flat(a) == flat(b)
-            && a.leased_keys == b.leased_keys
+        a.taken == b.taken && flat(a) == flat(b) && a.leased_keys == b.leased_keys
     }
 
     #[test]
@@ -220,7 +233,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("key-index");
         let image = sample();
-        save(&path, &image).expect("save");
+        save(&path, image.taken, &image.index, &image.leased_keys).expect("save");
         let read = take(&path).expect("the image");
         assert!(same(&image, &read));
         assert!(!path.exists(), "taken images are removed");
@@ -231,7 +244,8 @@ mod tests {
     fn a_damaged_image_is_refused_and_removed() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("key-index");
-        save(&path, &sample()).expect("save");
+        let image = sample();
+        save(&path, image.taken, &image.index, &image.leased_keys).expect("save");
         let mut bytes = std::fs::read(&path).expect("read");
         let middle = bytes.len() / 2;
         bytes[middle] ^= 0x40;
@@ -249,7 +263,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("key-index");
         discard(&path).expect("nothing to remove");
-        save(&path, &sample()).expect("save");
+        let image = sample();
+        save(&path, image.taken, &image.index, &image.leased_keys).expect("save");
         std::fs::write(path.with_extension("tmp"), b"half").expect("write");
         discard(&path).expect("discard");
         assert!(!path.exists() && !path.with_extension("tmp").exists());

@@ -212,7 +212,8 @@ impl MvccStore {
             .map(|dir| dir.join(KEY_INDEX_IMAGE))
             .and_then(|path| index_image::take(&path))
             .filter(|image| {
-                (image.applied_index, image.current_rev, image.compact_rev)
+                let taken = image.taken;
+                (taken.applied_index, taken.current_rev, taken.compact_rev)
                     == (applied_index, current_rev, compact_rev)
             });
         let (index, size_bytes, leased_at_open, orphans) = match image {
@@ -231,7 +232,7 @@ impl MvccStore {
                 })?;
                 (
                     image.index,
-                    image.size_bytes,
+                    image.taken.size_bytes,
                     LeasedAtOpen::Keys(image.leased_keys),
                     orphans,
                 )
@@ -273,16 +274,14 @@ impl MvccStore {
         if rev != self.current_rev || !self.pending.is_empty() {
             return Ok(());
         }
-        let image = index_image::IndexImage {
+        let taken = index_image::Taken {
             applied_index,
             current_rev: self.current_rev,
             compact_rev: self.compact_rev,
             size_bytes: self.size_bytes,
-            index: self.index.clone(),
-            leased_keys,
         };
         let path = dir.join(KEY_INDEX_IMAGE);
-        index_image::save(&path, &image).map_err(|e| {
+        index_image::save(&path, taken, &self.index, &leased_keys).map_err(|e| {
             // A half-written image is never used (checksum), but do not leave one behind.
             let _ = index_image::discard(&path);
             MvccError::Storage(StorageError::Backend(Box::new(e)))
