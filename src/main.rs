@@ -72,12 +72,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Invocation::Run(cfg, warnings)) => {
-            let notes = match kvd::logging::init(&kvd::logging::LogSettings {
-                logger: cfg.logger,
-                level: cfg.log_level.clone(),
-                outputs: cfg.log_outputs.clone(),
-                format: cfg.log_format,
-            }) {
+            let notes = match kvd::logging::init(&cfg) {
                 Ok(notes) => notes,
                 Err(e) => {
                     eprintln!("kvd: {e}");

@@ -18,21 +18,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogFormat, Logger};
+use crate::config::{Config, Logger};
 pub use outputs::Outputs;
-
-/// The logging flags, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogSettings {
-    /// `--logger`.
-    pub logger: Logger,
-    /// `--log-level`: debug, info, warn, error, panic or fatal.
-    pub level: String,
-    /// `--log-outputs`.
-    pub outputs: Vec<String>,
-    /// `--log-format`.
-    pub format: LogFormat,
-}
 
 /// Why logging could not be set up.
 #[derive(Debug, Error)]
@@ -57,20 +44,21 @@ pub fn level_filter(level: &str) -> &'static str {
     }
 }
 
-/// Installs the global logger. Returns the notes to log once it is up (e.g. how an output
+/// Installs the global logger as `--logger`, `--log-level`, `--log-outputs` and `--log-format`
+/// ask. Returns the notes to log once it is up (e.g. how an output
 /// kvd has no direct support for is served).
 ///
 /// # Errors
 /// An output file that cannot be opened.
-pub fn init(settings: &LogSettings) -> Result<Vec<String>, LogError> {
-    let (outputs, notes) = Outputs::open(&settings.outputs)?;
+pub fn init(cfg: &Config) -> Result<Vec<String>, LogError> {
+    let (outputs, notes) = Outputs::open(&cfg.log_outputs)?;
     let outputs = Arc::new(outputs);
     let filter = EnvFilter::try_from_env("KVD_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(format!("{},raft=warn", level_filter(&settings.level))));
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},raft=warn", level_filter(&cfg.log_level))));
     let registry = tracing_subscriber::registry().with(filter);
-    match settings.logger {
+    match cfg.logger {
         Logger::Zap => registry
-            .with(zap::ZapLayer::new(settings.format, outputs))
+            .with(zap::ZapLayer::new(cfg.log_format, outputs))
             .init(),
         Logger::Capnslog => registry
             .with(
