@@ -20,6 +20,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // prost's codec, reserving room before encoding a large message.
+        .codec_path("crate::proto::codec::Codec")
+        // Hand-written (src/proto/range_response.rs): it can carry key-values already encoded.
+        .extern_path(
+            ".etcdserverpb.RangeResponse",
+            "crate::proto::range_response::RangeResponse",
+        )
         .compile_fds(fds)?;
     Ok(())
 }

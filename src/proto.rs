@@ -11,8 +11,11 @@ pub mod authpb {
 }
 /// etcd's `etcdserverpb` package: the KV, Watch, Lease, Cluster, Maintenance and Auth services.
 pub mod etcdserverpb {
+    pub use super::range_response::RangeResponse;
     tonic::include_proto!("etcdserverpb");
 }
+pub mod codec;
+pub mod range_response;
 /// etcd's `v3lockpb` package: the Lock service.
 pub mod v3lockpb {
     tonic::include_proto!("v3lockpb");

@@ -35,11 +35,42 @@ fn unexpected(r: ApplyResponse) -> Status {
     super::status::internal("unexpected apply response")
 }
 
-/// Serves a range (after the read barrier unless serializable).
+/// Serves a range (after the read barrier unless serializable), with the key-values decoded.
 ///
 /// # Errors
 /// Validation, read barrier or MVCC errors.
 pub async fn range(core: &Core, r: &RangeRequest) -> Result<RangeResponse, ApiError> {
+    serve_range(core, r, Form::Decoded).await
+}
+
+/// Serves a range for sending: the key-values may be in their wire form, copied from storage
+/// as stored (see [`mvcc::range_encoded`]).
+///
+/// # Errors
+/// Validation, read barrier or MVCC errors.
+pub async fn range_to_send(core: &Core, r: &RangeRequest) -> Result<RangeResponse, ApiError> {
+    serve_range(core, r, Form::Wire).await
+}
+
+/// How a range's key-values are wanted.
+#[derive(Clone, Copy)]
+enum Form {
+    /// As structs in `kvs`.
+    Decoded,
+    /// Encoded in `encoded_kvs` where the request allows.
+    Wire,
+}
+
+impl Form {
+    fn range(self, store: &mvcc::MvccStore, r: &RangeRequest) -> mvcc::Result<RangeResponse> {
+        match self {
+            Self::Decoded => mvcc::range(store, r),
+            Self::Wire => mvcc::range_encoded(store, r),
+        }
+    }
+}
+
+async fn serve_range(core: &Core, r: &RangeRequest, form: Form) -> Result<RangeResponse, ApiError> {
     validate::range(r)?;
     if !r.serializable {
         core.reject_learner()?;
@@ -56,14 +87,13 @@ pub async fn range(core: &Core, r: &RangeRequest) -> Result<RangeResponse, ApiEr
     let mut resp = if reads_many_values(core, r) {
         let store = core.state.mvcc.clone();
         let request = r.clone();
-        match tokio::task::spawn_blocking(move || mvcc::range(&*store.read(), &request)).await {
+        match tokio::task::spawn_blocking(move || form.range(&store.read(), &request)).await {
             Ok(resp) => resp?,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => return Err(ApiError::Stopped),
         }
     } else {
-        let store = core.state.mvcc.read();
-        mvcc::range(&*store, r)?
+        form.range(&core.state.mvcc.read(), r)?
     };
     core.auth_unchanged(&who)?;
     core.fill(&mut resp.header);
@@ -168,7 +198,9 @@ impl Kv for KvService {
         &self,
         request: Request<RangeRequest>,
     ) -> Result<Response<RangeResponse>, Status> {
-        Ok(Response::new(range(&self.core, request.get_ref()).await?))
+        Ok(Response::new(
+            range_to_send(&self.core, request.get_ref()).await?,
+        ))
     }
 
     #[instrument(skip_all)]

@@ -231,11 +231,19 @@ mod tests {
             }],
             count: 1,
             more: false,
+            ..Default::default()
         };
-        assert_eq!(
-            codec.encode(&r).expect("encode"),
-            r#"{"header":{"cluster_id":"6868361742311383469","member_id":"7881521356102228245","revision":"3","raft_term":"2"},"kvs":[{"key":"Zm9v","create_revision":"2","mod_revision":"3","version":"2","value":"YmF6"}],"count":"1"}"#
-        );
+        let expected = r#"{"header":{"cluster_id":"6868361742311383469","member_id":"7881521356102228245","revision":"3","raft_term":"2"},"kvs":[{"key":"Zm9v","create_revision":"2","mod_revision":"3","version":"2","value":"YmF6"}],"count":"1"}"#;
+        assert_eq!(codec.encode(&r).expect("encode"), expected);
+        // Key-values in their wire form are written the same.
+        let mut wire = crate::proto::range_response::EncodedKvsBuilder::default();
+        wire.push(&r.kvs[0]);
+        let encoded = RangeResponse {
+            kvs: Vec::new(),
+            encoded_kvs: wire.finish(),
+            ..r.clone()
+        };
+        assert_eq!(codec.encode(&encoded).expect("encode"), expected);
         let miss = RangeResponse {
             header: header(),
             ..Default::default()

@@ -162,7 +162,7 @@ fn json_response(json: String) -> Response {
 }
 
 async fn range(gw: Shared, r: RangeRequest) -> Result<RangeResponse, GatewayError> {
-    Ok(kv::range(&gw.core, &r).await?)
+    Ok(kv::range_to_send(&gw.core, &r).await?)
 }
 
 async fn put(gw: Shared, r: PutRequest) -> Result<PutResponse, GatewayError> {

@@ -5,6 +5,7 @@
 //! and is rebuilt at start. Knows nothing of raft, gRPC or leases' timers: lease existence is asked
 //! through a closure and lease attachments are reported back to the caller.
 
+mod encoded;
 mod index_image;
 mod key_index;
 mod ops;
@@ -12,8 +13,8 @@ mod revision;
 mod store;
 
 pub use ops::{
-    check_txn_requests, compare_path, delete_range, is_read_only, put, range, run_read_only_txn,
-    run_txn,
+    check_txn_requests, compare_path, delete_range, is_read_only, put, range, range_encoded,
+    run_read_only_txn, run_txn,
 };
 pub use revision::Revision;
 pub use store::{stored_commit, write_commit_record, Event, EventKind, MvccStore, WriteTxn};

@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use prost::Message;
 
+use super::encoded::{self, Reorder};
 use super::index_image;
 use super::key_index::KeyIndex;
 use super::revision::Revision;
 use super::{MvccError, Result};
 use crate::proto::mvccpb::KeyValue;
+use crate::proto::range_response::{EncodedKvs, EncodedKvsBuilder};
 use crate::storage::{Engine, StateBatch, StorageError};
 
 const KV_PREFIX: u8 = b'k';
@@ -385,11 +387,25 @@ impl MvccStore {
         count_only: bool,
         overlay: &HashMap<Revision, KeyValue>,
     ) -> Result<(Vec<KeyValue>, usize)> {
+        let (revs, count) = self.live_revs(key, range_end, at, limit, count_only);
+        Ok((self.values_at(&revs, overlay)?, count))
+    }
+
+    /// The revisions live at `at` (0 = current) in the range, in key order, at most `limit` (0 =
+    /// all, none when `count_only`), and how many keys are live in it.
+    fn live_revs(
+        &self,
+        key: &[u8],
+        range_end: &[u8],
+        at: i64,
+        limit: usize,
+        count_only: bool,
+    ) -> (Vec<Revision>, usize) {
         let at = if at <= 0 { self.current_rev } else { at };
         let mut revs = Vec::new();
         let mut count = 0;
         if range_is_empty(key, range_end) {
-            return Ok((Vec::new(), 0));
+            return (revs, 0);
         }
         for (_, ki) in self.index.range::<[u8], _>(key_bounds(key, range_end)) {
             let Some(rev) = ki.live_at(at) else { continue };
@@ -399,7 +415,101 @@ impl MvccStore {
             }
             revs.push(rev);
         }
-        Ok((self.values_at(&revs, overlay)?, count))
+        (revs, count)
+    }
+
+    /// Like [`MvccStore::range_at`], with the key-values in their wire form, copied from
+    /// storage without decoding (stored records are `KeyValue` encodings); without their values
+    /// when `keys_only`. Also says whether `limit` left key-values out.
+    ///
+    /// # Errors
+    /// Storage failure or a missing record.
+    pub fn range_encoded(
+        &self,
+        key: &[u8],
+        range_end: &[u8],
+        at: i64,
+        limit: usize,
+        count_only: bool,
+        keys_only: bool,
+    ) -> Result<(EncodedKvs, usize, bool)> {
+        // One more than the limit tells whether there is more (a limit of 0 is none).
+        let wanted = if limit == 0 {
+            0
+        } else {
+            limit.saturating_add(1)
+        };
+        let (mut revs, count) = self.live_revs(key, range_end, at, wanted, count_only);
+        let more = limit > 0 && revs.len() > limit;
+        if more {
+            revs.truncate(limit);
+        }
+        Ok((self.encoded_values_at(&revs, keys_only)?, count, more))
+    }
+
+    /// The key-values stored at `revs`, in the order given, in their wire form: read as
+    /// [`MvccStore::values_at`] reads them, with one ordered scan when that pays.
+    fn encoded_values_at(&self, revs: &[Revision], keys_only: bool) -> Result<EncodedKvs> {
+        if !worth_scanning(revs) {
+            let mut out = EncodedKvsBuilder::default();
+            for &rev in revs {
+                match self.pending.get(&rev) {
+                    Some(kv) => encoded::push_decoded(&mut out, kv, keys_only),
+                    None => encoded::push_stored(&mut out, &self.stored_value(rev)?, keys_only),
+                }
+            }
+            return Ok(out.finish());
+        }
+        let mut out = Reorder::new(revs.len());
+        for (i, rev) in revs.iter().enumerate() {
+            if let Some(kv) = self.pending.get(rev) {
+                out.put(i, |o| encoded::push_decoded(o, kv, keys_only));
+            }
+        }
+        // Positions still to read, in revision order.
+        let mut wanted: Vec<usize> = (0..revs.len()).filter(|&i| !out.has(i)).collect();
+        wanted.sort_unstable_by_key(|&i| revs[i]);
+        if let (Some(&first), Some(&last)) = (wanted.first(), wanted.last()) {
+            let start = kv_key(revs[first], false);
+            let end = kv_key(Revision::new(revs[last].main, revs[last].sub + 1), false);
+            let mut next = wanted.iter().copied().peekable();
+            let mut bad = None;
+            self.engine.state_for_each(&start, &end, |k, v| {
+                let Some((rev, _)) = Revision::decode(&k[1..]) else {
+                    bad = Some(corrupt("revision key", k));
+                    return false;
+                };
+                while let Some(&i) = next.peek() {
+                    if revs[i] > rev {
+                        break;
+                    }
+                    if revs[i] < rev {
+                        // Passed without being found: left for the lookups below to report.
+                        return false;
+                    }
+                    out.put(i, |o| encoded::push_stored(o, v, keys_only));
+                    next.next();
+                }
+                next.peek().is_some()
+            })?;
+            if let Some(e) = bad {
+                return Err(e);
+            }
+        }
+        for (i, &rev) in revs.iter().enumerate() {
+            if !out.has(i) {
+                let raw = self.stored_value(rev)?;
+                out.put(i, |o| encoded::push_stored(o, &raw, keys_only));
+            }
+        }
+        Ok(out.finish().expect("every position was filled above"))
+    }
+
+    /// The stored record of the key-value at `rev`.
+    fn stored_value(&self, rev: Revision) -> Result<Vec<u8>> {
+        self.engine
+            .state_get(&kv_key(rev, false))?
+            .ok_or_else(|| corrupt("missing value for revision", format!("{rev:?}")))
     }
 
     /// The key-values stored at `revs`, in the order given.
@@ -468,10 +578,7 @@ impl MvccStore {
         if let Some(kv) = overlay.get(&rev).or_else(|| self.pending.get(&rev)) {
             return Ok(kv.clone());
         }
-        let raw = self
-            .engine
-            .state_get(&kv_key(rev, false))?
-            .ok_or_else(|| corrupt("missing value for revision", format!("{rev:?}")))?;
+        let raw = self.stored_value(rev)?;
         KeyValue::decode(raw.as_slice()).map_err(|e| corrupt("key-value", e))
     }
 
@@ -1001,6 +1108,62 @@ mod tests {
             assert_eq!(kvs[4].key, key(5));
             assert_eq!(kvs[4].value, b"own");
         });
+    }
+
+    #[test]
+    fn encoded_ranges_match_decoded_ones() {
+        let mut s = store();
+        let key = |i: usize| format!("k{i:04}").into_bytes();
+        // Written in reverse key order, so a scan by revision reads them out of key order.
+        for i in (0..600).rev() {
+            commit(&mut s, |t| {
+                t.put(&key(i), format!("v{i}").as_bytes(), 0).expect("put");
+            });
+        }
+        let loaded = s.current_rev();
+        for i in (0..600).step_by(5) {
+            commit(&mut s, |t| {
+                t.put(&key(i), b"", 7).expect("put");
+            });
+        }
+        s.clear_pending();
+        commit(&mut s, |t| {
+            t.put(&key(3), b"pending", 0).expect("put");
+        });
+        let cases: [(&[u8], &[u8], i64, usize); 6] = [
+            (b"k", b"l", 0, 0),
+            (b"k", b"l", loaded, 0),
+            (b"k", b"l", 0, 10),
+            (b"k", b"l", 0, 600),
+            (b"k0010", b"k0020", 0, 0),
+            (b"k0003", b"", 0, 0),
+        ];
+        for (from, to, at, limit) in cases {
+            let (mut want, count) = s.range_at(from, to, at, 0, false).expect("range");
+            let more = limit > 0 && want.len() > limit;
+            if more {
+                want.truncate(limit);
+            }
+            for keys_only in [false, true] {
+                let (got, got_count, got_more) = s
+                    .range_encoded(from, to, at, limit, false, keys_only)
+                    .expect("encoded range");
+                let mut want = want.clone();
+                if keys_only {
+                    want.iter_mut().for_each(|kv| kv.value.clear());
+                }
+                assert_eq!(
+                    got.decode().expect("decode"),
+                    want,
+                    "{from:?}..{to:?} at {at}"
+                );
+                assert_eq!((got_count, got_more), (count, more));
+            }
+            let (none, n, _) = s
+                .range_encoded(from, to, at, limit, true, false)
+                .expect("count");
+            assert_eq!((none.len(), n), (0, count));
+        }
     }
 
     #[test]
