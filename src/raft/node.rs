@@ -441,6 +441,11 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
             }
             self.issue_reads();
             self.on_ready()?;
+            if !self.new_reads.is_empty() && self.reads.is_empty() {
+                // That Ready answered the round in flight: the reads waiting behind it go now.
+                self.issue_reads();
+                self.on_ready()?;
+            }
             self.update_leader();
         }
         self.fail_all(ProposeError::Stopped);
@@ -557,8 +562,14 @@ impl<S: StateMachine, T: Transport> RaftNode<S, T> {
         })
     }
 
+    /// Starts a read index round for the reads waiting for one.
+    ///
+    /// As etcd: while a round issued in this tick is unanswered, new reads wait and share the
+    /// next round (each round costs a heartbeat to every follower and back), which starts as
+    /// soon as that one is answered. A round left unanswered for a tick (a lost message) no
+    /// longer holds the next one back.
     fn issue_reads(&mut self) {
-        if self.new_reads.is_empty() {
+        if self.new_reads.is_empty() || self.reads.values().any(|r| r.issued_tick == self.ticks) {
             return;
         }
         self.read_seq += 1;
