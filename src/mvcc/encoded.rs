@@ -39,23 +39,28 @@ pub fn value_field(encoded: &[u8]) -> Option<Range<usize>> {
 }
 
 /// Appends a stored key-value to `out`, without its value when `keys_only`.
-pub fn push_stored(out: &mut EncodedKvsBuilder, stored: &[u8], keys_only: bool) {
+///
+/// # Errors
+/// A record of another shape that does not decode as a `KeyValue` either (keys-only only: a
+/// whole record is copied as it is).
+pub fn push_stored(
+    out: &mut EncodedKvsBuilder,
+    stored: &[u8],
+    keys_only: bool,
+) -> Result<(), prost::DecodeError> {
     if !keys_only {
         out.push_encoded(stored);
-        return;
+        return Ok(());
     }
     match value_field(stored) {
         Some(value) => out.push_parts(&stored[..value.start], &stored[value.end..]),
-        // Not a record this version wrote: decode it the slow way, which reports nothing
-        // worse than the generic path would.
-        None => match <KeyValue as prost::Message>::decode(stored) {
-            Ok(mut kv) => {
-                kv.value.clear();
-                out.push(&kv);
-            }
-            Err(_) => out.push_encoded(stored),
-        },
+        None => {
+            let mut kv = <KeyValue as prost::Message>::decode(stored)?;
+            kv.value.clear();
+            out.push(&kv);
+        }
     }
+    Ok(())
 }
 
 /// Appends a key-value held in memory (not yet in storage), without its value when `keys_only`.
@@ -146,7 +151,7 @@ mod tests {
         for (value, lease) in [(&b"v"[..], 0), (&[7u8; 300][..], 5), (&b""[..], 9)] {
             let whole = kv(value, lease);
             let mut out = EncodedKvsBuilder::default();
-            push_stored(&mut out, &whole.encode_to_vec(), true);
+            push_stored(&mut out, &whole.encode_to_vec(), true).unwrap();
             let mut expected = whole.clone();
             expected.value.clear();
             assert_eq!(out.finish().decode().unwrap(), vec![expected]);

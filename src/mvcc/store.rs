@@ -455,7 +455,8 @@ impl MvccStore {
             for &rev in revs {
                 match self.pending.get(&rev) {
                     Some(kv) => encoded::push_decoded(&mut out, kv, keys_only),
-                    None => encoded::push_stored(&mut out, &self.stored_value(rev)?, keys_only),
+                    None => encoded::push_stored(&mut out, &self.stored_value(rev)?, keys_only)
+                        .map_err(|e| corrupt("key-value", e))?,
                 }
             }
             return Ok(out.finish());
@@ -487,7 +488,12 @@ impl MvccStore {
                         // Passed without being found: left for the lookups below to report.
                         return false;
                     }
-                    out.put(i, |o| encoded::push_stored(o, v, keys_only));
+                    let mut pushed = Ok(());
+                    out.put(i, |o| pushed = encoded::push_stored(o, v, keys_only));
+                    if let Err(e) = pushed {
+                        bad = Some(corrupt("key-value", e));
+                        return false;
+                    }
                     next.next();
                 }
                 next.peek().is_some()
@@ -499,7 +505,9 @@ impl MvccStore {
         for (i, &rev) in revs.iter().enumerate() {
             if !out.has(i) {
                 let raw = self.stored_value(rev)?;
-                out.put(i, |o| encoded::push_stored(o, &raw, keys_only));
+                let mut pushed = Ok(());
+                out.put(i, |o| pushed = encoded::push_stored(o, &raw, keys_only));
+                pushed.map_err(|e| corrupt("key-value", e))?;
             }
         }
         Ok(out.finish().expect("every position was filled above"))

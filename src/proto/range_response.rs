@@ -80,7 +80,7 @@ impl EncodedKvs {
         }
     }
 
-    /// Decodes them (for the few callers that need structs).
+    /// Decodes them (tests compare them with decoded ranges).
     ///
     /// # Errors
     /// A record that is not a `KeyValue`.
@@ -190,26 +190,6 @@ pub struct RangeResponse {
     pub count: i64,
     /// Key-values already encoded, sent after `kvs` (empty on a decoded response).
     pub encoded_kvs: EncodedKvs,
-}
-
-impl RangeResponse {
-    /// How many key-values the response carries, decoded and encoded.
-    pub fn kv_count(&self) -> usize {
-        self.kvs.len() + self.encoded_kvs.len()
-    }
-
-    /// The response with every key-value decoded into `kvs`.
-    ///
-    /// # Errors
-    /// An encoded record that is not a `KeyValue`.
-    pub fn into_decoded(mut self) -> Result<Self, DecodeError> {
-        if !self.encoded_kvs.is_empty() {
-            let mut decoded = self.encoded_kvs.decode()?;
-            self.kvs.append(&mut decoded);
-            self.encoded_kvs = EncodedKvs::default();
-        }
-        Ok(self)
-    }
 }
 
 impl fmt::Debug for RangeResponse {
@@ -343,7 +323,6 @@ mod tests {
         assert_eq!(back.kvs, all);
         assert!(back.encoded_kvs.is_empty());
         assert_eq!((back.more, back.count), (true, 7));
-        assert_eq!(mixed.into_decoded().unwrap().kvs, all);
     }
 
     #[test]
