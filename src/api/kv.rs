@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use parking_lot::RwLock;
+
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -62,10 +64,19 @@ enum Form {
 }
 
 impl Form {
-    fn range(self, store: &mvcc::MvccStore, r: &RangeRequest) -> mvcc::Result<RangeResponse> {
+    /// Serves `r` from `store`. In wire form the MVCC lock is held only to choose the revisions
+    /// to read, not while their values are read.
+    fn range(
+        self,
+        store: &RwLock<mvcc::MvccStore>,
+        r: &RangeRequest,
+    ) -> mvcc::Result<RangeResponse> {
         match self {
-            Self::Decoded => mvcc::range(store, r),
-            Self::Wire => mvcc::range_encoded(store, r),
+            Self::Decoded => mvcc::range(&*store.read(), r),
+            Self::Wire => {
+                let job = mvcc::start_range_encoded(&store.read(), r)?;
+                job.finish()
+            }
         }
     }
 }
@@ -87,13 +98,13 @@ async fn serve_range(core: &Core, r: &RangeRequest, form: Form) -> Result<RangeR
     let mut resp = if reads_many_values(core, r) {
         let store = core.state.mvcc.clone();
         let request = r.clone();
-        match tokio::task::spawn_blocking(move || form.range(&store.read(), &request)).await {
+        match tokio::task::spawn_blocking(move || form.range(&store, &request)).await {
             Ok(resp) => resp?,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => return Err(ApiError::Stopped),
         }
     } else {
-        form.range(&core.state.mvcc.read(), r)?
+        form.range(&core.state.mvcc, r)?
     };
     core.auth_unchanged(&who)?;
     core.fill(&mut resp.header);

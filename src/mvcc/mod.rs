@@ -13,8 +13,8 @@ mod revision;
 mod store;
 
 pub use ops::{
-    check_txn_requests, compare_path, delete_range, is_read_only, put, range, range_encoded,
-    run_read_only_txn, run_txn,
+    check_txn_requests, compare_path, delete_range, is_read_only, put, range, run_read_only_txn,
+    run_txn, start_range_encoded,
 };
 pub use revision::Revision;
 pub use store::{stored_commit, write_commit_record, Event, EventKind, MvccStore, WriteTxn};

@@ -2,7 +2,7 @@
 //! (prev_kv, ignore_value, ignore_lease), DeleteRange, and Txn (compares evaluated against the
 //! state before the transaction, nested transactions, checks before any write).
 
-use super::store::{MvccStore, WriteTxn};
+use super::store::{EncodedRange, MvccStore, WriteTxn};
 use super::{MvccError, Result};
 use crate::proto::etcdserverpb::{
     compare, range_request, request_op, response_op, Compare, DeleteRangeRequest,
@@ -151,27 +151,61 @@ fn in_key_order_unfiltered(r: &RangeRequest) -> bool {
         && r.max_create_revision == 0
 }
 
-/// Serves a Range request as [`range`] does, with the key-values in their wire form
-/// (`encoded_kvs`), copied from storage as stored. Requests that sort or filter are served by
-/// [`range`].
+/// A Range request begun under the MVCC lock and finished without it (see
+/// [`start_range_encoded`]).
+pub enum RangeJob {
+    /// Served already (requests that sort or filter).
+    Done(RangeResponse),
+    /// The revisions are chosen; their values are still to read.
+    Read {
+        /// The reads left.
+        values: EncodedRange,
+        /// The store's revision when the request began.
+        revision: i64,
+    },
+}
+
+impl RangeJob {
+    /// The response.
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn finish(self) -> Result<RangeResponse> {
+        match self {
+            Self::Done(resp) => Ok(resp),
+            Self::Read { values, revision } => {
+                let (encoded_kvs, count, more) = values.read()?;
+                Ok(RangeResponse {
+                    header: header(revision),
+                    kvs: Vec::new(),
+                    more,
+                    count: i64::try_from(count).unwrap_or(i64::MAX),
+                    encoded_kvs,
+                })
+            }
+        }
+    }
+}
+
+/// Begins serving a Range request as [`range`] does, with the key-values in their wire form
+/// (`encoded_kvs`), copied from storage as stored: what needs `store` happens here, the
+/// reading of values in [`RangeJob::finish`], which the caller runs after releasing the MVCC
+/// lock. Requests that sort or filter are served here, by [`range`].
 ///
 /// # Errors
 /// Compacted or future revision, storage failure.
-pub fn range_encoded(store: &MvccStore, r: &RangeRequest) -> Result<RangeResponse> {
+pub fn start_range_encoded(store: &MvccStore, r: &RangeRequest) -> Result<RangeJob> {
     if !in_key_order_unfiltered(r) {
-        return range(store, r);
+        return range(store, r).map(RangeJob::Done);
     }
     crate::metrics::mvcc::range();
     let at = store.check_rev(r.revision)?;
     let limit = usize::try_from(r.limit.max(0)).unwrap_or(usize::MAX);
-    let (encoded_kvs, count, more) =
-        store.range_encoded(&r.key, &r.range_end, at, limit, r.count_only, r.keys_only)?;
-    Ok(RangeResponse {
-        header: header(store.current_rev()),
-        kvs: Vec::new(),
-        more,
-        count: i64::try_from(count).unwrap_or(i64::MAX),
-        encoded_kvs,
+    let values =
+        store.plan_encoded_range(&r.key, &r.range_end, at, limit, r.count_only, r.keys_only);
+    Ok(RangeJob::Read {
+        values,
+        revision: store.current_rev(),
     })
 }
 

@@ -14,7 +14,7 @@ use super::revision::Revision;
 use super::{MvccError, Result};
 use crate::proto::mvccpb::KeyValue;
 use crate::proto::range_response::{EncodedKvs, EncodedKvsBuilder};
-use crate::storage::{Engine, StateBatch, StorageError};
+use crate::storage::{Engine, RecordsKept, StateBatch, StorageError};
 
 const KV_PREFIX: u8 = b'k';
 /// The current revision as older kvd versions stored it (read when there is no commit record).
@@ -186,6 +186,107 @@ fn worth_scanning(revs: &[Revision]) -> bool {
     });
     let span = hi.saturating_sub(lo).saturating_add(1);
     span <= (revs.len() as i64).saturating_mul(SCAN_MAX_SPREAD)
+}
+
+/// The stored record of the key-value at `rev`.
+fn stored_value(engine: &Engine, rev: Revision) -> Result<Vec<u8>> {
+    engine
+        .state_get(&kv_key(rev, false))?
+        .ok_or_else(|| corrupt("missing value for revision", format!("{rev:?}")))
+}
+
+/// A range's revisions, chosen under the MVCC lock, read without it (see
+/// [`MvccStore::plan_encoded_range`]).
+pub struct EncodedRange {
+    /// Holds off the removal of the records to read.
+    kept: RecordsKept,
+    engine: Engine,
+    revs: Vec<Revision>,
+    /// Values not in storage yet, by position in `revs`.
+    pending: HashMap<usize, KeyValue>,
+    count: usize,
+    more: bool,
+    keys_only: bool,
+}
+
+impl EncodedRange {
+    /// Reads the key-values: in their wire form and key order, the count of keys in the range,
+    /// and whether the limit left key-values out.
+    ///
+    /// # Errors
+    /// Storage failure or a missing record.
+    pub fn read(self) -> Result<(EncodedKvs, usize, bool)> {
+        let kvs = self.values()?;
+        drop(self.kept);
+        Ok((kvs, self.count, self.more))
+    }
+
+    /// The values at `revs`, in their order: read as [`MvccStore::values_at`] reads them, with
+    /// one ordered scan when that pays.
+    fn values(&self) -> Result<EncodedKvs> {
+        let (revs, keys_only) = (&self.revs, self.keys_only);
+        if !worth_scanning(revs) {
+            let mut out = EncodedKvsBuilder::default();
+            for (i, &rev) in revs.iter().enumerate() {
+                match self.pending.get(&i) {
+                    Some(kv) => encoded::push_decoded(&mut out, kv, keys_only),
+                    None => {
+                        encoded::push_stored(&mut out, &stored_value(&self.engine, rev)?, keys_only)
+                            .map_err(|e| corrupt("key-value", e))?
+                    }
+                }
+            }
+            return Ok(out.finish());
+        }
+        let mut out = Reorder::new(revs.len());
+        for (&i, kv) in &self.pending {
+            out.put(i, |o| encoded::push_decoded(o, kv, keys_only));
+        }
+        // Positions still to read, in revision order.
+        let mut wanted: Vec<usize> = (0..revs.len()).filter(|&i| !out.has(i)).collect();
+        wanted.sort_unstable_by_key(|&i| revs[i]);
+        if let (Some(&first), Some(&last)) = (wanted.first(), wanted.last()) {
+            let start = kv_key(revs[first], false);
+            let end = kv_key(Revision::new(revs[last].main, revs[last].sub + 1), false);
+            let mut next = wanted.iter().copied().peekable();
+            let mut bad = None;
+            self.engine.state_for_each(&start, &end, |k, v| {
+                let Some((rev, _)) = Revision::decode(&k[1..]) else {
+                    bad = Some(corrupt("revision key", k));
+                    return false;
+                };
+                while let Some(&i) = next.peek() {
+                    if revs[i] > rev {
+                        break;
+                    }
+                    if revs[i] < rev {
+                        // Passed without being found: left for the lookups below to report.
+                        return false;
+                    }
+                    let mut pushed = Ok(());
+                    out.put(i, |o| pushed = encoded::push_stored(o, v, keys_only));
+                    if let Err(e) = pushed {
+                        bad = Some(corrupt("key-value", e));
+                        return false;
+                    }
+                    next.next();
+                }
+                next.peek().is_some()
+            })?;
+            if let Some(e) = bad {
+                return Err(e);
+            }
+        }
+        for (i, &rev) in revs.iter().enumerate() {
+            if !out.has(i) {
+                let raw = stored_value(&self.engine, rev)?;
+                let mut pushed = Ok(());
+                out.put(i, |o| pushed = encoded::push_stored(o, &raw, keys_only));
+                pushed.map_err(|e| corrupt("key-value", e))?;
+            }
+        }
+        Ok(out.finish().expect("every position was filled above"))
+    }
 }
 
 fn range_is_empty(key: &[u8], range_end: &[u8]) -> bool {
@@ -433,6 +534,23 @@ impl MvccStore {
         count_only: bool,
         keys_only: bool,
     ) -> Result<(EncodedKvs, usize, bool)> {
+        self.plan_encoded_range(key, range_end, at, limit, count_only, keys_only)
+            .read()
+    }
+
+    /// The part of [`MvccStore::range_encoded`] that needs the store: which revisions to read.
+    /// The plan reads them without it, so a range over a million keys does not hold writes
+    /// back while it reads; it keeps storage from removing records until it is done (see
+    /// [`Engine::keep_records`]).
+    pub fn plan_encoded_range(
+        &self,
+        key: &[u8],
+        range_end: &[u8],
+        at: i64,
+        limit: usize,
+        count_only: bool,
+        keys_only: bool,
+    ) -> EncodedRange {
         // One more than the limit tells whether there is more (a limit of 0 is none).
         let wanted = if limit == 0 {
             0
@@ -444,80 +562,28 @@ impl MvccStore {
         if more {
             revs.truncate(limit);
         }
-        Ok((self.encoded_values_at(&revs, keys_only)?, count, more))
-    }
-
-    /// The key-values stored at `revs`, in the order given, in their wire form: read as
-    /// [`MvccStore::values_at`] reads them, with one ordered scan when that pays.
-    fn encoded_values_at(&self, revs: &[Revision], keys_only: bool) -> Result<EncodedKvs> {
-        if !worth_scanning(revs) {
-            let mut out = EncodedKvsBuilder::default();
-            for &rev in revs {
-                match self.pending.get(&rev) {
-                    Some(kv) => encoded::push_decoded(&mut out, kv, keys_only),
-                    None => encoded::push_stored(&mut out, &self.stored_value(rev)?, keys_only)
-                        .map_err(|e| corrupt("key-value", e))?,
-                }
-            }
-            return Ok(out.finish());
+        let pending = if self.pending.is_empty() {
+            HashMap::new()
+        } else {
+            revs.iter()
+                .enumerate()
+                .filter_map(|(i, r)| self.pending.get(r).map(|kv| (i, kv.clone())))
+                .collect()
+        };
+        EncodedRange {
+            kept: self.engine.keep_records(),
+            engine: self.engine.clone(),
+            revs,
+            pending,
+            count,
+            more,
+            keys_only,
         }
-        let mut out = Reorder::new(revs.len());
-        for (i, rev) in revs.iter().enumerate() {
-            if let Some(kv) = self.pending.get(rev) {
-                out.put(i, |o| encoded::push_decoded(o, kv, keys_only));
-            }
-        }
-        // Positions still to read, in revision order.
-        let mut wanted: Vec<usize> = (0..revs.len()).filter(|&i| !out.has(i)).collect();
-        wanted.sort_unstable_by_key(|&i| revs[i]);
-        if let (Some(&first), Some(&last)) = (wanted.first(), wanted.last()) {
-            let start = kv_key(revs[first], false);
-            let end = kv_key(Revision::new(revs[last].main, revs[last].sub + 1), false);
-            let mut next = wanted.iter().copied().peekable();
-            let mut bad = None;
-            self.engine.state_for_each(&start, &end, |k, v| {
-                let Some((rev, _)) = Revision::decode(&k[1..]) else {
-                    bad = Some(corrupt("revision key", k));
-                    return false;
-                };
-                while let Some(&i) = next.peek() {
-                    if revs[i] > rev {
-                        break;
-                    }
-                    if revs[i] < rev {
-                        // Passed without being found: left for the lookups below to report.
-                        return false;
-                    }
-                    let mut pushed = Ok(());
-                    out.put(i, |o| pushed = encoded::push_stored(o, v, keys_only));
-                    if let Err(e) = pushed {
-                        bad = Some(corrupt("key-value", e));
-                        return false;
-                    }
-                    next.next();
-                }
-                next.peek().is_some()
-            })?;
-            if let Some(e) = bad {
-                return Err(e);
-            }
-        }
-        for (i, &rev) in revs.iter().enumerate() {
-            if !out.has(i) {
-                let raw = self.stored_value(rev)?;
-                let mut pushed = Ok(());
-                out.put(i, |o| pushed = encoded::push_stored(o, &raw, keys_only));
-                pushed.map_err(|e| corrupt("key-value", e))?;
-            }
-        }
-        Ok(out.finish().expect("every position was filled above"))
     }
 
     /// The stored record of the key-value at `rev`.
     fn stored_value(&self, rev: Revision) -> Result<Vec<u8>> {
-        self.engine
-            .state_get(&kv_key(rev, false))?
-            .ok_or_else(|| corrupt("missing value for revision", format!("{rev:?}")))
+        stored_value(&self.engine, rev)
     }
 
     /// The key-values stored at `revs`, in the order given.
@@ -702,7 +768,7 @@ impl MvccStore {
                 let k = kv_key(dropped.rev, dropped.tombstone);
                 let len = self.engine.state_get(&k)?.map_or(0, |v| v.len());
                 self.size_bytes = self.size_bytes.saturating_sub((k.len() + len) as u64);
-                batch.delete(k);
+                batch.remove_kept(k);
             }
             if ki.is_empty() {
                 emptied.push(key.clone());
@@ -1172,6 +1238,53 @@ mod tests {
                 .expect("count");
             assert_eq!((none.len(), n), (0, count));
         }
+    }
+
+    #[test]
+    fn a_planned_range_reads_without_the_store_and_compaction_waits_for_it() {
+        let mut s = store();
+        let key = |i: usize| format!("k{i:04}").into_bytes();
+        for i in 0..400 {
+            commit(&mut s, |t| {
+                t.put(&key(i), b"old", 0).expect("put");
+            });
+        }
+        let loaded = s.current_rev();
+        for i in 0..400 {
+            commit(&mut s, |t| {
+                t.put(&key(i), b"new", 0).expect("put");
+            });
+        }
+        let (want, _) = s.range_at(b"k", b"l", loaded, 0, false).expect("range");
+        let plan = s.plan_encoded_range(b"k", b"l", loaded, 0, false, false);
+        // With the plan out, the store takes writes (the caller released the MVCC lock).
+        commit(&mut s, |t| {
+            t.put(b"later", b"v", 0).expect("put");
+        });
+        // A compaction that removes every value the plan reads waits until it has read them.
+        let mut batch = StateBatch::default();
+        s.compact(s.current_rev(), &mut batch).expect("compact");
+        let engine = s.engine().clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let compaction = std::thread::spawn(move || {
+            engine.apply_state(batch).expect("apply");
+            done_tx.send(()).expect("send");
+        });
+        let (kvs, count, more) = plan.read().expect("read");
+        assert_eq!(kvs.decode().expect("decode"), want);
+        assert_eq!((count, more), (400, false));
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the compaction goes on once the read is done");
+        compaction.join().expect("thread");
+        assert!(matches!(s.check_rev(loaded), Err(MvccError::Compacted)));
+        assert!(
+            s.engine()
+                .state_get(&kv_key(Revision::new(2, 0), false))
+                .expect("get")
+                .is_none(),
+            "the first value written is gone"
+        );
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub use space::SpaceGuard;
 use std::path::Path;
 use std::sync::Arc;
 
+use parking_lot::lock_api::ArcRwLockReadGuard;
+use parking_lot::{RawRwLock, RwLock};
 use thiserror::Error;
 
 use backend::{prefix_end, Write};
@@ -92,6 +94,15 @@ pub struct Engine {
     backend: Arc<dyn KvBackend>,
     /// The directory of an engine on disk.
     dir: Option<Arc<Path>>,
+    /// Shared by reads that must find the records they were sent to read (see
+    /// [`Engine::keep_records`]); taken alone by whatever removes or replaces records.
+    removals: Arc<RwLock<()>>,
+}
+
+/// While it lives, compaction removes no record and nothing replaces the state (see
+/// [`Engine::keep_records`]).
+pub struct RecordsKept {
+    _guard: ArcRwLockReadGuard<RawRwLock, ()>,
 }
 
 /// A set of writes to the state tree applied atomically.
@@ -101,6 +112,8 @@ pub struct StateBatch {
     bytes: usize,
     /// Some write overwrites or removes a record: the batch needs the journal.
     rewrites: bool,
+    /// Some write removes a record reads may keep (see [`StateBatch::remove_kept`]).
+    removes: bool,
     /// Written last, after every other write of the batch.
     commit: Option<Write>,
 }
@@ -135,6 +148,13 @@ impl StateBatch {
         self.bytes += key.as_ref().len();
         self.writes.push((key.as_ref().to_vec(), None));
         self.rewrites = true;
+    }
+
+    /// Queues the removal of a record that a read holding [`Engine::keep_records`] may still
+    /// be about to read (history that compaction drops): the batch waits for such reads.
+    pub fn remove_kept(&mut self, key: impl AsRef<[u8]>) {
+        self.delete(key);
+        self.removes = true;
     }
 
     /// Every write in order, the commit record last.
@@ -203,9 +223,24 @@ impl Engine {
     /// # Errors
     /// Backend failure, or a journal record that does not decode.
     pub fn with_backend(backend: Arc<dyn KvBackend>) -> Result<Self> {
-        let engine = Self { backend, dir: None };
+        let engine = Self {
+            backend,
+            dir: None,
+            removals: Arc::default(),
+        };
         engine.finish_journaled_batch()?;
         Ok(engine)
+    }
+
+    /// Holds off the removal of records while the guard lives (compaction's, queued with
+    /// [`StateBatch::remove_kept`]; orphans; a snapshot replacing the state), so that a read
+    /// which has left the MVCC lock (a range over a million keys, reading for a second or more
+    /// while writes go on) still finds every revision record it set out to read. Other writes
+    /// do not wait for it.
+    pub fn keep_records(&self) -> RecordsKept {
+        RecordsKept {
+            _guard: self.removals.read_arc(),
+        }
     }
 
     /// Completes the state batch a crash may have left half written (see [`journal`]).
@@ -244,6 +279,7 @@ impl Engine {
             return Ok(());
         }
         let writes = keys.iter().map(|k| (k.clone(), None)).collect();
+        let _removing = self.removals.write();
         self.backend.write_in_order(Keyspace::State, writes)?;
         self.flush()
     }
@@ -319,6 +355,7 @@ impl Engine {
         if batch.is_empty() {
             return Ok(());
         }
+        let _removing = batch.removes.then(|| self.removals.write());
         if !batch.rewrites {
             // New records, then the commit record: any prefix a crash leaves is consistent.
             return self
@@ -404,6 +441,7 @@ impl Engine {
     /// # Errors
     /// Storage failure.
     pub fn replace_state(&self, batch: StateBatch) -> Result<()> {
+        let _removing = self.removals.write();
         let mut writes: Vec<Write> = Vec::new();
         self.backend
             .for_each(Keyspace::State, &[], None, &mut |k, _| {
