@@ -188,6 +188,50 @@ fn worth_scanning(revs: &[Revision]) -> bool {
     span <= (revs.len() as i64).saturating_mul(SCAN_MAX_SPREAD)
 }
 
+/// Reads the stored records of `revs[i]` for every position `i` in `wanted` with one ordered
+/// scan of their revision span, calling `found` with each position and record. Positions the
+/// scan passes without finding are left for the caller's lookups to report.
+///
+/// # Errors
+/// Storage failure, a corrupt revision key, or what `found` returns.
+fn scan_revisions(
+    engine: &Engine,
+    revs: &[Revision],
+    mut wanted: Vec<usize>,
+    mut found: impl FnMut(usize, &[u8]) -> Result<()>,
+) -> Result<()> {
+    wanted.sort_unstable_by_key(|&i| revs[i]);
+    let (Some(&first), Some(&last)) = (wanted.first(), wanted.last()) else {
+        return Ok(());
+    };
+    let start = kv_key(revs[first], false);
+    let end = kv_key(Revision::new(revs[last].main, revs[last].sub + 1), false);
+    let mut next = wanted.iter().copied().peekable();
+    let mut bad = None;
+    engine.state_for_each(&start, &end, |k, v| {
+        let Some((rev, _)) = Revision::decode(&k[1..]) else {
+            bad = Some(corrupt("revision key", k));
+            return false;
+        };
+        while let Some(&i) = next.peek() {
+            if revs[i] > rev {
+                break;
+            }
+            if revs[i] < rev {
+                // Passed without being found.
+                return false;
+            }
+            if let Err(e) = found(i, v) {
+                bad = Some(e);
+                return false;
+            }
+            next.next();
+        }
+        next.peek().is_some()
+    })?;
+    bad.map_or(Ok(()), Err)
+}
+
 /// The stored record of the key-value at `rev`.
 fn stored_value(engine: &Engine, rev: Revision) -> Result<Vec<u8>> {
     engine
@@ -242,41 +286,13 @@ impl EncodedRange {
         for (&i, kv) in &self.pending {
             out.put(i, |o| encoded::push_decoded(o, kv, keys_only));
         }
-        // Positions still to read, in revision order.
-        let mut wanted: Vec<usize> = (0..revs.len()).filter(|&i| !out.has(i)).collect();
-        wanted.sort_unstable_by_key(|&i| revs[i]);
-        if let (Some(&first), Some(&last)) = (wanted.first(), wanted.last()) {
-            let start = kv_key(revs[first], false);
-            let end = kv_key(Revision::new(revs[last].main, revs[last].sub + 1), false);
-            let mut next = wanted.iter().copied().peekable();
-            let mut bad = None;
-            self.engine.state_for_each(&start, &end, |k, v| {
-                let Some((rev, _)) = Revision::decode(&k[1..]) else {
-                    bad = Some(corrupt("revision key", k));
-                    return false;
-                };
-                while let Some(&i) = next.peek() {
-                    if revs[i] > rev {
-                        break;
-                    }
-                    if revs[i] < rev {
-                        // Passed without being found: left for the lookups below to report.
-                        return false;
-                    }
-                    let mut pushed = Ok(());
-                    out.put(i, |o| pushed = encoded::push_stored(o, v, keys_only));
-                    if let Err(e) = pushed {
-                        bad = Some(corrupt("key-value", e));
-                        return false;
-                    }
-                    next.next();
-                }
-                next.peek().is_some()
-            })?;
-            if let Some(e) = bad {
-                return Err(e);
-            }
-        }
+        // Positions still to read.
+        let wanted: Vec<usize> = (0..revs.len()).filter(|&i| !out.has(i)).collect();
+        scan_revisions(&self.engine, revs, wanted, |i, v| {
+            let mut pushed = Ok(());
+            out.put(i, |o| pushed = encoded::push_stored(o, v, keys_only));
+            pushed.map_err(|e| corrupt("key-value", e))
+        })?;
         for (i, &rev) in revs.iter().enumerate() {
             if !out.has(i) {
                 let raw = stored_value(&self.engine, rev)?;
@@ -603,42 +619,12 @@ impl MvccStore {
             .iter()
             .map(|r| overlay.get(r).or_else(|| self.pending.get(r)).cloned())
             .collect();
-        // Positions still to read, in revision order.
-        let mut wanted: Vec<usize> = (0..revs.len()).filter(|&i| out[i].is_none()).collect();
-        wanted.sort_unstable_by_key(|&i| revs[i]);
-        if let (Some(&first), Some(&last)) = (wanted.first(), wanted.last()) {
-            let start = kv_key(revs[first], false);
-            let end = kv_key(Revision::new(revs[last].main, revs[last].sub + 1), false);
-            let mut next = wanted.iter().copied().peekable();
-            let mut bad = None;
-            self.engine.state_for_each(&start, &end, |k, v| {
-                let Some((rev, _)) = Revision::decode(&k[1..]) else {
-                    bad = Some(corrupt("revision key", k));
-                    return false;
-                };
-                while let Some(&i) = next.peek() {
-                    if revs[i] > rev {
-                        break;
-                    }
-                    if revs[i] < rev {
-                        // Passed without being found: left for the lookup below to report.
-                        return false;
-                    }
-                    match KeyValue::decode(v) {
-                        Ok(kv) => out[i] = Some(kv),
-                        Err(e) => {
-                            bad = Some(corrupt("key-value", e));
-                            return false;
-                        }
-                    }
-                    next.next();
-                }
-                next.peek().is_some()
-            })?;
-            if let Some(e) = bad {
-                return Err(e);
-            }
-        }
+        // Positions still to read.
+        let wanted: Vec<usize> = (0..revs.len()).filter(|&i| out[i].is_none()).collect();
+        scan_revisions(&self.engine, revs, wanted, |i, v| {
+            out[i] = Some(KeyValue::decode(v).map_err(|e| corrupt("key-value", e))?);
+            Ok(())
+        })?;
         out.into_iter()
             .zip(revs)
             .map(|(kv, &rev)| match kv {
