@@ -68,13 +68,15 @@ impl ClusterService {
 
     /// etcd's strict reconfiguration checks. `started` members are those that have published
     /// their name; `adding` counts one more voter (a new member, or the learner being promoted,
-    /// started when `adding_started`); `removing` leaves one out. Connectivity is checked on the
+    /// started when `adding_started`; `promoting` when it is a promotion); `removing` leaves one
+    /// out. Connectivity is checked (except for a promotion, as etcd) on the
     /// leader only (it is the one that knows it).
     async fn check_reconfig(
         &self,
         adding: bool,
         adding_started: bool,
         removing: Option<u64>,
+        promoting: bool,
     ) -> Result<(), ApiError> {
         let members = self.core.state.membership.read().members.clone();
         let voters: Vec<&crate::cluster::Member> =
@@ -88,6 +90,11 @@ impl ClusterService {
         let growing_single = adding && !adding_started && nstarted == 1 && nmembers == 2;
         if !growing_single && nstarted < nmembers / 2 + 1 {
             return Err(ApiError::MemberNotEnoughStarted);
+        }
+        if promoting {
+            // As etcd (`mayPromoteMember`): a promotion checks started members only, not
+            // whether every voter was heard from lately.
+            return Ok(());
         }
         let progress = self.core.raft.progress().await?;
         if progress.is_empty() {
@@ -140,7 +147,7 @@ impl ClusterService {
             .members
             .get(&id)
             .is_some_and(|m| !m.name.is_empty());
-        self.check_reconfig(true, started, None).await?;
+        self.check_reconfig(true, started, None, true).await?;
         let ctx = ConfChangeContext {
             proposal_id: self.core.next_id(),
             ..Default::default()
@@ -245,7 +252,7 @@ impl Cluster for ClusterService {
             }
         }
         if !r.is_learner {
-            self.check_reconfig(true, false, None).await?;
+            self.check_reconfig(true, false, None, false).await?;
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -287,7 +294,7 @@ impl Cluster for ClusterService {
             None => return Err(ApiError::MemberNotFound.into()),
         };
         if is_voter {
-            self.check_reconfig(false, false, Some(id)).await?;
+            self.check_reconfig(false, false, Some(id), false).await?;
         }
         let ctx = ConfChangeContext {
             proposal_id: self.core.next_id(),
