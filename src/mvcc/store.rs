@@ -535,26 +535,9 @@ impl MvccStore {
         (revs, count)
     }
 
-    /// Like [`MvccStore::range_at`], with the key-values in their wire form, copied from
-    /// storage without decoding (stored records are `KeyValue` encodings); without their values
-    /// when `keys_only`. Also says whether `limit` left key-values out.
-    ///
-    /// # Errors
-    /// Storage failure or a missing record.
-    pub fn range_encoded(
-        &self,
-        key: &[u8],
-        range_end: &[u8],
-        at: i64,
-        limit: usize,
-        count_only: bool,
-        keys_only: bool,
-    ) -> Result<(EncodedKvs, usize, bool)> {
-        self.plan_encoded_range(key, range_end, at, limit, count_only, keys_only)
-            .read()
-    }
-
-    /// The part of [`MvccStore::range_encoded`] that needs the store: which revisions to read.
+    /// Like [`MvccStore::range_at`], with the key-values in their wire form, copied from storage
+    /// without decoding (stored records are `KeyValue` encodings), without their values when
+    /// `keys_only`; this part, which needs the store, chooses the revisions to read.
     /// The plan reads them without it, so a range over a million keys does not hold writes
     /// back while it reads; it keeps storage from removing records until it is done (see
     /// [`Engine::keep_records`]).
@@ -1206,7 +1189,8 @@ mod tests {
             }
             for keys_only in [false, true] {
                 let (got, got_count, got_more) = s
-                    .range_encoded(from, to, at, limit, false, keys_only)
+                    .plan_encoded_range(from, to, at, limit, false, keys_only)
+                    .read()
                     .expect("encoded range");
                 let mut want = want.clone();
                 if keys_only {
@@ -1220,7 +1204,8 @@ mod tests {
                 assert_eq!((got_count, got_more), (count, more));
             }
             let (none, n, _) = s
-                .range_encoded(from, to, at, limit, true, false)
+                .plan_encoded_range(from, to, at, limit, true, false)
+                .read()
                 .expect("count");
             assert_eq!((none.len(), n), (0, count));
         }
